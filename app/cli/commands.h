@@ -1,0 +1,28 @@
+// The CLI's subcommands. Each is a thin shell over a library call that the workbench uses too.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/progress.h"
+
+namespace ef::cli {
+
+struct Command {
+    const char* name;
+    const char* usage;
+    const char* summary;
+    int (*run)(const std::vector<std::string>& args, Progress& progress);
+};
+
+const std::vector<Command>& commands();
+
+int run_inspect(const std::vector<std::string>& args, Progress& progress);
+int run_convert(const std::vector<std::string>& args, Progress& progress);
+int run_synth(const std::vector<std::string>& args, Progress& progress);
+
+// Prints "edgefusion <cmd>: <message>" to stderr and returns the exit code for user errors.
+int fail(const char* cmd, const std::string& message);
+// A Progress callback that draws a one-line bar on stderr when it is a terminal.
+Progress::Callback stderr_progress();
+
+}  // namespace ef::cli

@@ -1,0 +1,94 @@
+// edgefusion: the command-line twin of the workbench.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <unistd.h>
+
+#include "app/cli/commands.h"
+#include "core/hdf5/hdf5_format.h"
+
+namespace {
+
+ef::Progress* g_progress = nullptr;
+
+// Ctrl-C cancels the running job cleanly (atomic saves leave no partial file); a second one kills.
+void on_sigint(int) {
+    if (g_progress && !g_progress->cancelled()) {
+        g_progress->cancel();
+        return;
+    }
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+}
+
+void print_usage() {
+    std::fprintf(stderr, "usage: edgefusion <command> [options]\n\ncommands:\n");
+    for (const auto& c : ef::cli::commands()) std::fprintf(stderr, "  %-10s %s\n", c.name, c.summary);
+    std::fprintf(stderr, "\n'edgefusion <command> --help' shows a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ef::register_hdf5_format();
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+        print_usage();
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string name = argv[1];
+    for (const auto& c : ef::cli::commands()) {
+        if (name != c.name) continue;
+        std::vector<std::string> args(argv + 2, argv + argc);
+        for (const auto& a : args)
+            if (a == "--help" || a == "-h") {
+                std::fprintf(stdout, "usage: edgefusion %s\n", c.usage);
+                return 0;
+            }
+        ef::Progress progress(ef::cli::stderr_progress());
+        g_progress = &progress;
+        std::signal(SIGINT, on_sigint);
+        const int rc = c.run(args, progress);
+        g_progress = nullptr;
+        return rc;
+    }
+    std::fprintf(stderr, "edgefusion: unknown command '%s'\n\n", name.c_str());
+    print_usage();
+    return 2;
+}
+
+namespace ef::cli {
+
+int fail(const char* cmd, const std::string& message) {
+    std::fprintf(stderr, "edgefusion %s: %s\n", cmd, message.c_str());
+    return 1;
+}
+
+Progress::Callback stderr_progress() {
+    if (!isatty(STDERR_FILENO)) return {};
+    return [](double fraction, const std::string& stage) {
+        const int width = 30;
+        const int filled = int(fraction * width + 0.5);
+        std::string bar(size_t(std::max(0, std::min(width, filled))), '#');
+        bar.resize(width, '.');
+        std::fprintf(stderr, "\r[%s] %3d%% %-40.40s", bar.c_str(), int(fraction * 100 + 0.5), stage.c_str());
+        if (fraction >= 1.0) std::fprintf(stderr, "\r%*s\r", 80, "");
+        std::fflush(stderr);
+    };
+}
+
+const std::vector<Command>& commands() {
+    static const std::vector<Command> table = {
+        {"inspect", "inspect PATH [--json] [--tensors] [--tokenizer TOK]",
+         "architecture, layers, tensors, parameters, bits per weight, metadata", run_inspect},
+        {"convert", "convert IN OUT [--tokenizer TOK]  (formats from the extensions: .gguf .safetensors .h5 .bin)",
+         "convert a checkpoint between formats", run_convert},
+        {"synth",
+         "synth --arch A --dim D --layers L --vocab V [--type T] [--seed S] [--heads H] [--kv-heads K] "
+         "[--ffn F] [--d-state N] [--context C] -o OUT",
+         "write a seeded random model of any architecture", run_synth},
+    };
+    return table;
+}
+
+}  // namespace ef::cli

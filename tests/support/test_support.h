@@ -1,0 +1,41 @@
+// Helpers shared by the tests: locating ../shared and the npm reference tools, temp dirs and
+// running reference scripts. Missing shared data is a clear failure, never a silent skip.
+#pragma once
+#include <QString>
+#include <QStringList>
+#include <string>
+
+namespace ef::test {
+
+// Absolute path of ../shared/<rel>; empty and a QFAIL-able message in *error when missing.
+QString shared_path(const QString& rel, QString* error);
+// Absolute path under the repository.
+QString source_path(const QString& rel);
+// Absolute path under the build directory.
+QString build_path(const QString& rel);
+// node_modules of tests/reference (npm ci'd by the README's set-up).
+QString reference_modules(QString* error);
+
+struct ProcessResult {
+    int exit_code = -1;
+    QString out;
+    QString err;
+};
+// Runs a program to completion (timeout in ms); exit_code -1 when it could not start or timed out.
+ProcessResult run_process(const QString& program, const QStringList& args, int timeout_ms = 120000,
+                          const QStringList& extra_env = {});
+// Runs `node <tests/reference/script> args...`.
+ProcessResult run_node_script(const QString& script, const QStringList& args, int timeout_ms = 120000);
+// The edgefusion CLI built beside the tests.
+QString cli_path();
+
+}  // namespace ef::test
+
+// Fails the test with a clear message when a shared file is missing.
+#define EF_REQUIRE_SHARED(var, rel)                                   \
+    QString var;                                                      \
+    do {                                                              \
+        QString ef_err_;                                              \
+        var = ef::test::shared_path(rel, &ef_err_);                   \
+        if (var.isEmpty()) QFAIL(qPrintable(ef_err_));                \
+    } while (0)
