@@ -35,7 +35,7 @@ struct AttentionConfig {
     int64_t n_heads = 0;
     int64_t n_kv_heads = 0;   // GQA when < n_heads
     int64_t head_dim = 0;     // usually dim / n_heads
-    int64_t rope_dim = 0;     // rotated dims per head (usually head_dim)
+    int64_t rope_dim = 0;     // rotated dims per head (usually head_dim; 0 = no RoPE, e.g. Jamba)
     float rope_theta = 10000.0f;
     float scale = 0.0f;       // attention logit scale; 0 means 1/sqrt(head_dim)
     bool operator==(const AttentionConfig&) const = default;

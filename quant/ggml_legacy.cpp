@@ -7,6 +7,7 @@
 // it to the most negative level; asymmetric types map [min, max] onto [0, 2^bits - 1].
 #include <algorithm>
 #include <cfloat>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -15,6 +16,16 @@
 
 namespace ef::ggml {
 namespace {
+
+// float -> int truncation with x86's cvttss2si result (INT32_MIN) for NaN and out-of-range
+// values instead of undefined behaviour, so non-finite weights still give ggml's bytes.
+int trunc_to_int(float v) {
+    if (!(v >= -2147483648.0f && v < 2147483648.0f)) return INT32_MIN;
+    return int(v);
+}
+// ggml stores these through an int8/uint8 cast: keep the low byte.
+int trunc_to_i8(float v) { return int(int8_t(trunc_to_int(v) & 0xff)); }
+int trunc_to_u8(float v) { return trunc_to_int(v) & 0xff; }
 
 // The element of largest magnitude, with its sign (the first one wins ties).
 float signed_absmax(const float* x, int n) {
@@ -70,8 +81,8 @@ void quantize_q4_0(const float* src, void* dst, int64_t n) {
         y.d = f32_to_f16(d);
         for (int j = 0; j < QK4_0 / 2; ++j) {
             // Truncation after adding 8.5 rounds half up; ggml truncates to int8 first.
-            const int q0 = std::min(15, int(int8_t(x[j] * id + 8.5f)));
-            const int q1 = std::min(15, int(int8_t(x[j + QK4_0 / 2] * id + 8.5f)));
+            const int q0 = std::min(15, trunc_to_i8(x[j] * id + 8.5f));
+            const int q1 = std::min(15, trunc_to_i8(x[j + QK4_0 / 2] * id + 8.5f));
             y.qs[j] = uint8_t(q0 | q1 << 4);
         }
     }
@@ -104,8 +115,8 @@ void quantize_q4_1(const float* src, void* dst, int64_t n) {
         y.d = f32_to_f16(d);
         y.m = f32_to_f16(min);
         for (int j = 0; j < QK4_1 / 2; ++j) {
-            const int q0 = std::min(15, int(int8_t((x[j] - min) * id + 0.5f)));
-            const int q1 = std::min(15, int(int8_t((x[j + QK4_1 / 2] - min) * id + 0.5f)));
+            const int q0 = std::min(15, trunc_to_i8((x[j] - min) * id + 0.5f));
+            const int q1 = std::min(15, trunc_to_i8((x[j + QK4_1 / 2] - min) * id + 0.5f));
             y.qs[j] = uint8_t(q0 | q1 << 4);
         }
     }
@@ -135,7 +146,7 @@ void quantize_q5_0(const float* src, void* dst, int64_t n) {
         block_q5_0& y = blocks[b];
         y.d = f32_to_f16(d);
         uint8_t q[QK5_0];
-        for (int j = 0; j < QK5_0; ++j) q[j] = uint8_t(std::min(31, int(int8_t(x[j] * id + 16.5f))));
+        for (int j = 0; j < QK5_0; ++j) q[j] = uint8_t(std::min(31, trunc_to_i8(x[j] * id + 16.5f)));
         pack_5bit(q, y.qs, y.qh);
     }
 }
@@ -164,7 +175,7 @@ void quantize_q5_1(const float* src, void* dst, int64_t n) {
         y.m = f32_to_f16(min);
         uint8_t q[QK5_1];
         // No clamp here (ggml has none): (x - min) * id stays within [0, 31.5).
-        for (int j = 0; j < QK5_1; ++j) q[j] = uint8_t((x[j] - min) * id + 0.5f);
+        for (int j = 0; j < QK5_1; ++j) q[j] = uint8_t(trunc_to_u8((x[j] - min) * id + 0.5f));
         pack_5bit(q, y.qs, y.qh);
     }
 }
@@ -185,12 +196,12 @@ void quantize_q8_0(const float* src, void* dst, int64_t n) {
     for (int64_t b = 0; b < n / QK8_0; ++b) {
         const float* x = src + b * QK8_0;
         float amax = 0.0f;
-        for (int j = 0; j < QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+        for (int j = 0; j < QK8_0; ++j) amax = amax > std::fabs(x[j]) ? amax : std::fabs(x[j]);  // NaN-propagating, as ggml
         const float d = amax / 127;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         block_q8_0& y = blocks[b];
         y.d = f32_to_f16(d);
-        for (int j = 0; j < QK8_0; ++j) y.qs[j] = int8_t(std::round(x[j] * id));  // half away from zero
+        for (int j = 0; j < QK8_0; ++j) y.qs[j] = int8_t(trunc_to_i8(std::round(x[j] * id)));  // half away from zero
     }
 }
 

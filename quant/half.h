@@ -21,7 +21,8 @@ inline float f16_to_f32(uint16_t h) {
         mant &= 0x3ff;
         return f32_from_bits(sign | uint32_t(127 - 15 - e) << 23 | mant << 13);
     }
-    if (exp == 31) return f32_from_bits(sign | 0x7f800000u | mant << 13);
+    // Inf, or NaN with its payload kept and the quiet bit set (ggml's conversion quiets NaNs too).
+    if (exp == 31) return f32_from_bits(sign | 0x7f800000u | mant << 13 | (mant ? 0x400000u : 0u));
     return f32_from_bits(sign | (exp + 127 - 15) << 23 | mant << 13);
 }
 

@@ -9,7 +9,7 @@ DEB_PACKAGES=(
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev libgl-dev
   libeigen3-dev libhdf5-dev hdf5-tools python3-h5py python3-numpy
   libzstd-dev libssh-dev nlohmann-json3-dev libyaml-cpp-dev
-  xvfb xauth nodejs npm
+  xvfb xauth time nodejs npm
 )
 
 missing=()

@@ -29,12 +29,19 @@ enum class HfTransform : uint8_t {
     RopePermuteQ,  // HF stores q/k in rotate-half order; canonical (GGUF/llama2.c) interleaves pairs
     RopePermuteK,
     NegExpOfLog,   // HF stores A_log; canonical stores A = -exp(A_log)
+    // HF fuses two canonical tensors row-wise (Granite's shared_mlp.input_linear = [gate; up]):
+    // the canonical tensor is the first / second half of the HF tensor's rows; hf_shape is the
+    // fused shape. Writers concatenate the two halves back in that order.
+    FusedRowsFirstHalf,
+    FusedRowsSecondHalf,
 };
 
 struct HfTensorMapping {
     std::string canonical;
     std::string hf_name;
-    Shape hf_shape;        // may differ from the canonical shape only by size-1 dims
+    Shape hf_shape;        // same elements in the same order as the canonical shape (size-1 dims
+                           // or a reshape, e.g. mamba2 ssm_norm (d_inner) vs (groups, d_inner/groups)),
+                           // except for the FusedRows transforms
     HfTransform transform = HfTransform::None;
 };
 
@@ -65,6 +72,9 @@ struct ArchitectureInfo {
     std::vector<TensorSpec> (*tensor_specs)(const ModelConfig& cfg, const std::vector<LayerDesc>& layers);
     // Safetensors names and layouts for the canonical tensors.
     std::vector<HfTensorMapping> (*hf_tensor_map)(const ModelConfig& cfg, const std::vector<LayerDesc>& layers);
+    // Row-specific config rules (which mixers a layer may use, what llama.cpp requires);
+    // called by validate_config after the generic checks. May be null.
+    Status (*check_config)(const ModelConfig& cfg, const std::vector<LayerDesc>& layers) = nullptr;
 };
 
 // All rows, in a fixed order.

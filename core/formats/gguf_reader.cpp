@@ -42,8 +42,8 @@ struct Cursor {
         uint64_t n = 0;
         if (!get(n, what + " (string length)")) return false;
         if (n > left())
-            return fail(what + ": string length " + to_string(n) + " at offset " + to_string(pos - 8) +
-                        " exceeds the " + to_string(left()) + " bytes left in the file");
+            return fail("truncated or corrupt file: " + what + ": string length " + to_string(n) + " at offset " +
+                        to_string(pos - 8) + " exceeds the " + to_string(left()) + " bytes left");
         s.assign(reinterpret_cast<const char*>(b.data() + pos), size_t(n));
         pos += n;
         return true;
@@ -119,8 +119,8 @@ bool read_value(Cursor& c, uint32_t type_id, MetaValue& out, int depth, const st
             if (!emt) return c.fail(what + ": unknown array element type " + to_string(elem_id));
             const uint64_t min_size = min_encoded_size(value_type_of(*emt));
             if (count > c.left() / min_size)
-                return c.fail(what + ": array length " + to_string(count) + " cannot fit in the " +
-                              to_string(c.left()) + " bytes left in the file");
+                return c.fail("truncated or corrupt file: " + what + ": array length " + to_string(count) +
+                              " cannot fit in the " + to_string(c.left()) + " bytes left");
             if (count > element_budget)
                 return c.fail(what + ": array of " + to_string(count) +
                               " elements exceeds the metadata size this reader accepts");
@@ -152,8 +152,8 @@ bool read_direct_array(Cursor& c, ValueType want, std::vector<T>& dst, const std
     }
     handled = true;
     if (count > c.left() / min_encoded_size(want))
-        return c.fail(what + ": array length " + to_string(count) + " cannot fit in the " + to_string(c.left()) +
-                      " bytes left in the file");
+        return c.fail("truncated or corrupt file: " + what + ": array length " + to_string(count) +
+                      " cannot fit in the " + to_string(c.left()) + " bytes left");
     dst.clear();
     dst.resize(size_t(count));
     for (uint64_t i = 0; i < count; ++i) {
@@ -207,7 +207,8 @@ bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 Result<Header> parse_header(std::span<const std::byte> file, const std::string& origin, const ParseOptions& opts) {
     auto err = [&](const std::string& m) { return make_error(origin + ": " + m); };
-    Cursor c{file};
+    Cursor c;
+    c.b = file;
     Header h;
     uint32_t magic = 0;
     if (!c.get(magic, "magic")) return err(c.err);
@@ -224,10 +225,10 @@ Result<Header> parse_header(std::span<const std::byte> file, const std::string& 
     // Smallest possible key/value: empty key (8) + type (4) + one byte; tensor info: empty name (8)
     // + n_dims (4) + type (4) + offset (8).
     if (n_kv > c.left() / 13)
-        return err("key/value count " + to_string(n_kv) + " is impossible for a file of " +
+        return err("truncated or corrupt file: key/value count " + to_string(n_kv) + " is impossible for a file of " +
                    to_string(file.size()) + " bytes");
     if (n_tensors > c.left() / 24)
-        return err("tensor count " + to_string(n_tensors) + " is impossible for a file of " +
+        return err("truncated or corrupt file: tensor count " + to_string(n_tensors) + " is impossible for a file of " +
                    to_string(file.size()) + " bytes");
 
     std::unordered_set<std::string> seen_keys;

@@ -1,0 +1,50 @@
+// The HDF5 native checkpoint: the whole ef::Model in one self-describing file that h5py, h5dump
+// and HDFView can read (with a zstd filter plugin, e.g. our libh5zstd.so via HDF5_PLUGIN_PATH).
+//
+// Layout, format version 1 (names are HDF5 paths; "str" is a variable-length UTF-8 string):
+//
+//   /                                   root attributes:
+//     edgefusion_format_version  int64   1
+//     architecture               str     architecture row name ("llama", "mamba2", ...)
+//     config                     str     JSON, core/model_json.h config_to_json
+//     layers                     str     JSON, layers_to_json (per-layer mixer/ffn plan)
+//     metadata                   str     JSON, metadata_to_json (keeps each value's GGUF type)
+//   /vocab                              group; attributes model, pre (str), bos_id, eos_id, unk_id,
+//                                       pad_id, max_token_length (int64), add_bos (int64 0/1)
+//     tokens       (n_vocab,)    str     token text, bytes as given (must not contain NUL)
+//     scores       (n_vocab,)    f32     only when the vocab has scores
+//     token_types  (n_vocab,)    i32     only when present
+//     merges       (n_merges,)   str     BPE merges "a b", only when present
+//     (empty arrays are left out; a model without tokenizer has an empty /vocab group)
+//   /tensors                            group, link creation order tracked = the model's tensor order
+//     <canonical name>                   one dataset per tensor, e.g. "blk.0.attn_q.weight";
+//                                       attributes dtype (str, ggml name: "f32", "q8_0", "q4_K")
+//                                       and shape (int64[rank], canonical outermost-first shape)
+//       f32, f16, f64, i8..i64 -> typed dataset with the canonical shape; f16 is IEEE binary16
+//                                 (numpy float16). A rank-0 tensor is stored with shape (1,).
+//       bf16 and quantized     -> 1-D uint8 dataset of the packed bytes (ggml block layout along
+//                                 the last dimension), length = dtype_bytes(dtype, numel(shape))
+//
+// Every dataset is chunked (about 1 MiB per chunk, whole inner rows where they fit) and compressed
+// with zstd, HDF5 filter id 32015, cd_values = {level, chunk bytes} (see zstd_filter.h) -- except
+// the string datasets (tokens, merges): HDF5 forbids filters on variable-length types, so those
+// are chunked but stored uncompressed.
+//
+// Reserved for later versions; readers ignore groups they do not know, so these fit without a
+// version bump: /quantized/<variant>/... (alternative quantizations of the same model, each laid out
+// like /tensors plus its own attributes), /analysis/... (per-tensor statistics, sensitivity runs),
+// /router_history (EdgeFusion gate values over training). Writers must not put anything else at
+// the root; a breaking change to the groups above increments edgefusion_format_version.
+#pragma once
+#include "core/formats/format.h"
+
+namespace ef {
+
+inline constexpr int kHdf5FormatVersion = 1;
+
+// The "hdf5" row of the format table (extensions .h5, .hdf5; probe = HDF5 signature).
+const FormatHandler& hdf5_format_handler();
+// Registers the zstd filter and the handler with ef::register_format. Idempotent.
+void register_hdf5_format();
+
+}  // namespace ef

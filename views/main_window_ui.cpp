@@ -1,0 +1,188 @@
+// MainWindow's widgets: docks, menus, status bar and the application style.
+#include <QAction>
+#include <QApplication>
+#include <QDockWidget>
+#include <QFileInfo>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenuBar>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSortFilterProxyModel>
+#include <QStatusBar>
+#include <QStyleFactory>
+#include <QTableView>
+#include <QTreeView>
+#include <QVBoxLayout>
+
+#include "views/heatmap_widget.h"
+#include "views/main_window.h"
+#include "views/model_info_view.h"
+#include "views/model_tree_model.h"
+#include "views/tensor_table_model.h"
+
+namespace ef::views {
+
+void apply_workbench_style(QApplication& app) {
+    app.setStyle(QStyleFactory::create("Fusion"));
+    QPalette p = app.style()->standardPalette();
+    p.setColor(QPalette::Window, QColor(243, 244, 246));
+    p.setColor(QPalette::Base, QColor(255, 255, 255));
+    p.setColor(QPalette::AlternateBase, QColor(246, 248, 250));
+    p.setColor(QPalette::Highlight, QColor(38, 110, 200));
+    p.setColor(QPalette::HighlightedText, Qt::white);
+    p.setColor(QPalette::Mid, QColor(120, 126, 134));
+    app.setPalette(p);
+    QFont f = app.font();
+    if (f.pointSizeF() < 10) f.setPointSizeF(10);
+    app.setFont(f);
+}
+
+namespace {
+QDockWidget* make_dock(QMainWindow* w, const QString& title, const QString& object_name, QWidget* content) {
+    auto* d = new QDockWidget(title, w);
+    d->setObjectName(object_name);  // for saveState/restoreState
+    d->setWidget(content);
+    d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
+    return d;
+}
+}  // namespace
+
+void MainWindow::buildDocks() {
+    // Model tree (left).
+    tree_view_ = new QTreeView;
+    tree_view_->setModel(tree_model_);
+    tree_view_->setUniformRowHeights(true);
+    tree_view_->setAlternatingRowColors(true);
+    tree_view_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    tree_view_->header()->setStretchLastSection(false);
+    tree_view_->header()->resizeSection(ModelTreeModel::NameColumn, 330);
+    tree_view_->header()->resizeSection(ModelTreeModel::KindColumn, 76);
+    tree_view_->header()->resizeSection(ModelTreeModel::ShapeColumn, 84);
+    tree_view_->header()->resizeSection(ModelTreeModel::ParametersColumn, 78);
+    tree_view_->header()->resizeSection(ModelTreeModel::BytesColumn, 72);
+    tree_dock_ = make_dock(this, tr("Model"), "modelTreeDock", tree_view_);
+    addDockWidget(Qt::LeftDockWidgetArea, tree_dock_);
+
+    // Tensor table with filter (bottom).
+    auto* table_panel = new QWidget;
+    filter_ = new QLineEdit;
+    filter_->setPlaceholderText(tr("Filter tensors by name (regular expression), e.g. attn_q|ssm_in"));
+    filter_->setClearButtonEnabled(true);
+    stats_status_ = new QLabel;
+    auto* filter_row = new QHBoxLayout;
+    filter_row->addWidget(filter_, 1);
+    filter_row->addWidget(stats_status_);
+    table_view_ = new QTableView;
+    table_view_->setModel(table_proxy_);
+    table_view_->setSortingEnabled(true);
+    table_view_->sortByColumn(-1, Qt::AscendingOrder);  // file order until the user sorts
+    table_view_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_view_->setSelectionMode(QAbstractItemView::SingleSelection);
+    table_view_->setAlternatingRowColors(true);
+    table_view_->verticalHeader()->hide();
+    table_view_->verticalHeader()->setDefaultSectionSize(table_view_->fontMetrics().height() + 6);
+    table_view_->horizontalHeader()->setStretchLastSection(true);
+    table_view_->horizontalHeader()->resizeSection(TensorTableModel::NameColumn, 260);
+    table_view_->horizontalHeader()->resizeSection(TensorTableModel::DTypeColumn, 64);
+    table_view_->horizontalHeader()->resizeSection(TensorTableModel::ShapeColumn, 110);
+    for (int c = TensorTableModel::BytesColumn; c < TensorTableModel::ColumnCount; ++c)
+        table_view_->horizontalHeader()->resizeSection(c, 104);
+    auto* tl = new QVBoxLayout(table_panel);
+    tl->setContentsMargins(4, 4, 4, 4);
+    tl->addLayout(filter_row);
+    tl->addWidget(table_view_);
+    table_dock_ = make_dock(this, tr("Tensors"), "tensorTableDock", table_panel);
+    addDockWidget(Qt::BottomDockWidgetArea, table_dock_);
+    connect(filter_, &QLineEdit::textChanged, this, [this](const QString& text) {
+        table_proxy_->setFilterRegularExpression(QRegularExpression(text, QRegularExpression::CaseInsensitiveOption));
+    });
+
+    // Model info (right).
+    info_ = new ModelInfoView;
+    info_dock_ = make_dock(this, tr("Model info"), "modelInfoDock", info_);
+    addDockWidget(Qt::RightDockWidgetArea, info_dock_);
+
+    // Log (tabbed with the table).
+    log_ = new QPlainTextEdit;
+    log_->setReadOnly(true);
+    log_->setMaximumBlockCount(5000);
+    log_dock_ = make_dock(this, tr("Log"), "logDock", log_);
+    addDockWidget(Qt::BottomDockWidgetArea, log_dock_);
+    tabifyDockWidget(table_dock_, log_dock_);
+    table_dock_->raise();
+
+    // The table spans the whole width below: ten columns of statistics need the room.
+    setCorner(Qt::BottomLeftCorner, Qt::BottomDockWidgetArea);
+    setCorner(Qt::BottomRightCorner, Qt::BottomDockWidgetArea);
+    resizeDocks({tree_dock_, info_dock_}, {600, 320}, Qt::Horizontal);
+    resizeDocks({table_dock_}, {290}, Qt::Vertical);
+}
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(tr("&Open…"), this, &MainWindow::openDialog);
+    open->setShortcut(QKeySequence::Open);
+    recent_menu_ = file->addMenu(tr("Open &Recent"));
+    rebuildRecentMenu();
+    file->addSeparator();
+    QAction* cancel = file->addAction(tr("&Cancel Loading"), this, &MainWindow::cancelLoad);
+    cancel->setShortcut(Qt::Key_Escape);
+    file->addSeparator();
+    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+
+    view_menu_ = menuBar()->addMenu(tr("&View"));
+    for (QDockWidget* d : {tree_dock_, table_dock_, info_dock_, log_dock_}) view_menu_->addAction(d->toggleViewAction());
+    view_menu_->addSeparator();
+    view_menu_->addAction(tr("Zoom &In"), QKeySequence::ZoomIn, heatmap_, &HeatmapWidget::zoomIn);
+    view_menu_->addAction(tr("Zoom &Out"), QKeySequence::ZoomOut, heatmap_, &HeatmapWidget::zoomOut);
+    view_menu_->addAction(tr("&Fit Heatmap"), QKeySequence(Qt::CTRL | Qt::Key_0), heatmap_, &HeatmapWidget::zoomToFit);
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About EdgeFusion Workbench"), this, &MainWindow::showAbout);
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+void MainWindow::buildStatusBar() {
+    summary_ = new QLabel(tr("No model loaded"));
+    load_progress_ = new QProgressBar;
+    load_progress_->setRange(0, 1000);
+    load_progress_->setMaximumWidth(220);
+    load_progress_->setTextVisible(true);
+    load_progress_->setFormat("%p%");
+    cancel_button_ = new QPushButton(tr("Cancel"));
+    cancel_button_->setToolTip(tr("Cancel loading (Esc)"));
+    connect(cancel_button_, &QPushButton::clicked, this, &MainWindow::cancelLoad);
+    statusBar()->addPermanentWidget(summary_);
+    statusBar()->addPermanentWidget(load_progress_);
+    statusBar()->addPermanentWidget(cancel_button_);
+    setLoadingUi(false);
+}
+
+void MainWindow::setLoadingUi(bool loading) {
+    load_progress_->setVisible(loading);
+    cancel_button_->setVisible(loading);
+    if (loading) load_progress_->setValue(0);
+}
+
+void MainWindow::rebuildRecentMenu() {
+    recent_menu_->clear();
+    const QStringList files = recentFiles();
+    for (const QString& f : files) {
+        QAction* a = recent_menu_->addAction(QFileInfo(f).fileName(), this, [this, f] { openInteractive(f); });
+        a->setToolTip(f);
+        a->setStatusTip(f);
+    }
+    if (files.isEmpty()) recent_menu_->addAction(tr("(none)"))->setEnabled(false);
+    recent_menu_->addSeparator();
+    recent_menu_->addAction(tr("Clear Recent Files"), this, [this] {
+        QSettings().setValue("recentFiles", QStringList());
+        rebuildRecentMenu();
+    });
+}
+
+}  // namespace ef::views
