@@ -137,8 +137,10 @@ Result<Heatmap> magnitude_heatmap(const Tensor& t, int max_rows, int max_cols, P
     h.max_abs.assign(cells, 0.0f);
     std::vector<double> sum(cells, 0.0);
     std::vector<int64_t> cnt(cells, 0);
-    std::vector<int> col_cell(size_t(h.src_cols));
-    for (int64_t c = 0; c < h.src_cols; ++c) col_cell[size_t(c)] = h.cell_of_col(c);
+    // Column -> cell lookup for ordinary rows; very long rows (a huge 1-D tensor) compute it inline.
+    const bool lookup = h.src_cols <= (int64_t(1) << 20);
+    std::vector<int> col_cell(lookup ? size_t(h.src_cols) : 0);
+    for (int64_t c = 0; c < int64_t(col_cell.size()); ++c) col_cell[size_t(c)] = h.cell_of_col(c);
 
     const int64_t cols = h.src_cols;
     EF_TRY_STATUS(for_each_row_chunk(t, int64_t(1) << 20, progress, [&](int64_t r0, std::span<const float> v) {
@@ -149,7 +151,7 @@ Result<Heatmap> magnitude_heatmap(const Tensor& t, int max_rows, int max_cols, P
             for (int64_t c = 0; c < cols; ++c) {
                 const float a = std::fabs(row[c]);
                 if (std::isnan(a)) continue;
-                const size_t k = base + size_t(col_cell[size_t(c)]);
+                const size_t k = base + size_t(lookup ? col_cell[size_t(c)] : h.cell_of_col(c));
                 if (a > h.max_abs[k]) h.max_abs[k] = a;
                 if (std::isfinite(a)) {
                     sum[k] += a;

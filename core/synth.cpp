@@ -1,5 +1,6 @@
 #include "core/synth.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/arch/architecture.h"
@@ -189,18 +190,34 @@ Result<Model> synth_model(const SynthOptions& o, Progress& progress) {
 
     const auto specs = arch->tensor_specs(m.config, m.layers);
     const DType embed_type = o.embedding_type.value_or(o.type);
+    int64_t convertible = 0, converted = 0;
+    std::string fallback_example;
     for (size_t i = 0; i < specs.size(); ++i) {
         if (progress.cancelled()) return make_error(who + "cancelled");
         const TensorSpec& s = specs[i];
         if (s.optional) continue;  // e.g. output.weight with tied embeddings
         const bool embed = s.name == "token_embd.weight" || s.name == "output.weight";
-        const DType t = converts(s) ? (embed ? embed_type : o.type) : DType::F32;
+        DType t = converts(s) ? (embed ? embed_type : o.type) : DType::F32;
+        // Like llama.cpp's quantizer: a tensor whose rows do not fill whole blocks (e.g. Mamba's
+        // ssm_dt with a small dt_rank) keeps a plain type instead of failing the whole model.
+        if (converts(s)) ++convertible;
+        if (s.shape.back() % type_traits(t).block_size != 0) {
+            if (fallback_example.empty())
+                fallback_example = s.name + " (row length " + std::to_string(s.shape.back()) + ")";
+            t = DType::F32;
+        } else if (converts(s)) {
+            ++converted;
+        }
         const std::vector<float> values = init_values(s, m.config, o.seed);
         auto tensor = Tensor::from_f32(s.name, s.shape, values, t);
         if (!tensor) return make_error(who + tensor.message());
         m.add(std::move(tensor.value()));
         progress.report(double(i + 1) / double(specs.size()), "synthesizing " + s.name);
     }
+    // Asking for a type that no weight matrix can hold is a mistake, not a silent F32 model.
+    if (convertible > 0 && converted == 0)
+        return make_error(who + "no weight matrix fits " + std::string(dtype_name(o.type)) + "'s block size " +
+                          std::to_string(type_traits(o.type).block_size) + ", e.g. " + fallback_example);
     return m;
 }
 

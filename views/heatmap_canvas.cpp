@@ -123,7 +123,7 @@ void HeatmapCanvas::wheelEvent(QWheelEvent* e) {
     e->accept();
 }
 
-ColorBar::ColorBar(QWidget* parent) : QWidget(parent) {}
+ColorBar::ColorBar(QWidget* parent) : QWidget(parent) { setFixedWidth(barWidth()); }
 
 void ColorBar::setColorMap(const LogColorMap& cmap, bool valid) {
     cmap_ = cmap;
@@ -159,7 +159,7 @@ void ColorBar::paintEvent(QPaintEvent*) {
     const int d0 = int(std::ceil(std::log10(cmap_.lo()))), d1 = int(std::floor(std::log10(cmap_.hi())));
     for (int d = d0; d <= d1; ++d) {
         const double v = std::pow(10.0, d);
-        if (std::abs(y_of(v) - y_of(cmap_.hi())) > fm.height() && std::abs(y_of(v) - y_of(cmap_.lo())) > fm.height())
+        if (std::abs(y_of(v) - y_of(cmap_.hi())) > fm.height() * 4 / 3 && std::abs(y_of(v) - y_of(cmap_.lo())) > fm.height() * 4 / 3)
             tick(v, false);
     }
     p.drawText(QRect(0, 0, width(), top), Qt::AlignHCenter | Qt::AlignTop, "max |w|");

@@ -64,13 +64,14 @@ class ColorBar : public QWidget {
 public:
     explicit ColorBar(QWidget* parent = nullptr);
     void setColorMap(const LogColorMap& cmap, bool valid);
-    QSize sizeHint() const override { return {86, 200}; }
-    QSize minimumSizeHint() const override { return {86, 80}; }
+    QSize sizeHint() const override { return {barWidth(), 200}; }
+    QSize minimumSizeHint() const override { return {barWidth(), 80}; }
 
 protected:
     void paintEvent(QPaintEvent*) override;
 
 private:
+    int barWidth() const { return 44 + fontMetrics().horizontalAdvance("0.0000e-00"); }
     LogColorMap cmap_;
     bool valid_ = false;
 };

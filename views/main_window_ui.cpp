@@ -59,11 +59,11 @@ void MainWindow::buildDocks() {
     tree_view_->setAlternatingRowColors(true);
     tree_view_->setSelectionBehavior(QAbstractItemView::SelectRows);
     tree_view_->header()->setStretchLastSection(false);
-    tree_view_->header()->resizeSection(ModelTreeModel::NameColumn, 330);
-    tree_view_->header()->resizeSection(ModelTreeModel::KindColumn, 76);
+    tree_view_->header()->resizeSection(ModelTreeModel::NameColumn, 364);
+    tree_view_->header()->resizeSection(ModelTreeModel::KindColumn, 64);
     tree_view_->header()->resizeSection(ModelTreeModel::ShapeColumn, 84);
-    tree_view_->header()->resizeSection(ModelTreeModel::ParametersColumn, 78);
-    tree_view_->header()->resizeSection(ModelTreeModel::BytesColumn, 72);
+    tree_view_->header()->resizeSection(ModelTreeModel::ParametersColumn, 96);
+    tree_view_->header()->resizeSection(ModelTreeModel::BytesColumn, 90);
     tree_dock_ = make_dock(this, tr("Model"), "modelTreeDock", tree_view_);
     addDockWidget(Qt::LeftDockWidgetArea, tree_dock_);
 
@@ -85,12 +85,13 @@ void MainWindow::buildDocks() {
     table_view_->setAlternatingRowColors(true);
     table_view_->verticalHeader()->hide();
     table_view_->verticalHeader()->setDefaultSectionSize(table_view_->fontMetrics().height() + 6);
-    table_view_->horizontalHeader()->setStretchLastSection(true);
+    table_view_->horizontalHeader()->setStretchLastSection(false);
     table_view_->horizontalHeader()->resizeSection(TensorTableModel::NameColumn, 260);
     table_view_->horizontalHeader()->resizeSection(TensorTableModel::DTypeColumn, 64);
     table_view_->horizontalHeader()->resizeSection(TensorTableModel::ShapeColumn, 110);
     for (int c = TensorTableModel::BytesColumn; c < TensorTableModel::ColumnCount; ++c)
         table_view_->horizontalHeader()->resizeSection(c, 104);
+    table_view_->horizontalHeader()->setSectionResizeMode(TensorTableModel::NameColumn, QHeaderView::Stretch);
     auto* tl = new QVBoxLayout(table_panel);
     tl->setContentsMargins(4, 4, 4, 4);
     tl->addLayout(filter_row);
@@ -101,10 +102,12 @@ void MainWindow::buildDocks() {
         table_proxy_->setFilterRegularExpression(QRegularExpression(text, QRegularExpression::CaseInsensitiveOption));
     });
 
-    // Model info (right).
+    // Model info (tabbed with the tree, so the heatmap keeps the width).
     info_ = new ModelInfoView;
     info_dock_ = make_dock(this, tr("Model info"), "modelInfoDock", info_);
-    addDockWidget(Qt::RightDockWidgetArea, info_dock_);
+    addDockWidget(Qt::LeftDockWidgetArea, info_dock_);
+    tabifyDockWidget(tree_dock_, info_dock_);
+    tree_dock_->raise();
 
     // Log (tabbed with the table).
     log_ = new QPlainTextEdit;
@@ -118,7 +121,7 @@ void MainWindow::buildDocks() {
     // The table spans the whole width below: ten columns of statistics need the room.
     setCorner(Qt::BottomLeftCorner, Qt::BottomDockWidgetArea);
     setCorner(Qt::BottomRightCorner, Qt::BottomDockWidgetArea);
-    resizeDocks({tree_dock_, info_dock_}, {600, 320}, Qt::Horizontal);
+    resizeDocks({tree_dock_}, {720}, Qt::Horizontal);
     resizeDocks({table_dock_}, {290}, Qt::Vertical);
 }
 

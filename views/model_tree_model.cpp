@@ -1,6 +1,7 @@
 #include "views/model_tree_model.h"
 
 #include <QFileInfo>
+#include <QColor>
 #include <QFont>
 #include <array>
 #include <map>
@@ -183,11 +184,15 @@ QVariant ModelTreeModel::data(const QModelIndex& index, int role) const {
             if (index.column() >= ParametersColumn) return QVariant(Qt::AlignRight | Qt::AlignVCenter);
             return {};
         case Qt::FontRole:
-            if (n->kind == "model" || n->kind == "layer") {
+            if (n->kind == "model") {
                 QFont f;
                 f.setBold(true);
                 return f;
             }
+            return {};
+        case Qt::ForegroundRole:
+            if (n->kind == "layer") return QColor(20, 70, 140);  // layers stand out without bold's width
+            if (n->kind == "block") return QColor(90, 96, 104);
             return {};
         case TensorIndexRole: return n->tensor;
         case NodeKindRole: return n->kind;

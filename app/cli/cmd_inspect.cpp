@@ -4,6 +4,7 @@
 #include "app/cli/commands.h"
 #include "core/formats/format.h"
 #include "core/inspect.h"
+#include "core/value_check.h"
 
 namespace ef::cli {
 
@@ -12,6 +13,7 @@ int run_inspect(const std::vector<std::string>& argv, Progress& progress) {
         {"--json", "", false, "print JSON instead of text"},
         {"--tensors", "", false, "list every tensor under its layer (text mode)"},
         {"--tokenizer", "", true, "llama2.c tokenizer .bin for a llama2.c checkpoint"},
+        {"--check", "", false, "read every tensor and fail if any weight is NaN or infinite"},
     };
     auto args = parse_args(argv, specs);
     if (!args) return fail("inspect", args.message() + "\n" + options_help(specs));
@@ -20,6 +22,8 @@ int run_inspect(const std::vector<std::string>& argv, Progress& progress) {
     opts.tokenizer_path = args->get("--tokenizer").value_or("");
     auto model = load_model(args->positional[0], opts, progress);
     if (!model) return fail("inspect", model.message());
+    if (args->has("--check"))
+        if (auto st = check_finite(*model, args->positional[0], progress); !st) return fail("inspect", st.message());
     const auto summary = summarize(*model);
     if (args->has("--json")) {
         const auto text = summary_to_json(summary).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -79,9 +79,9 @@ Progress::Callback stderr_progress() {
 
 const std::vector<Command>& commands() {
     static const std::vector<Command> table = {
-        {"inspect", "inspect PATH [--json] [--tensors] [--tokenizer TOK]",
+        {"inspect", "inspect PATH [--json] [--tensors] [--check] [--tokenizer TOK]",
          "architecture, layers, tensors, parameters, bits per weight, metadata", run_inspect},
-        {"convert", "convert IN OUT [--tokenizer TOK]  (formats from the extensions: .gguf .safetensors .h5 .bin)",
+        {"convert", "convert IN OUT [--tokenizer TOK] [--allow-nonfinite]  (formats from the extensions: .gguf .safetensors .h5 .bin)",
          "convert a checkpoint between formats", run_convert},
         {"synth",
          "synth --arch A --dim D --layers L --vocab V [--type T] [--seed S] [--heads H] [--kv-heads K] "

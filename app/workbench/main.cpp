@@ -5,8 +5,10 @@
 #include <QFileInfo>
 #include <QMessageBox>
 #include <QTimer>
+#include <cstdio>
 
 #include "core/hdf5/hdf5_format.h"
+#include "views/heatmap_widget.h"
 #include "views/main_window.h"
 
 #ifndef EF_DEFAULT_MODEL
@@ -27,11 +29,26 @@ int main(int argc, char** argv) {
     parser.addVersionOption();
     parser.addPositionalArgument("checkpoint", "Model file to open (.gguf, .safetensors, .h5, .bin).", "[checkpoint]");
     parser.addPositionalArgument("tokenizer", "llama2.c tokenizer .bin (optional).", "[tokenizer]");
+    QCommandLineOption shot("screenshot", "Open the model, wait until its first tensor is inspected, save a PNG of "
+                                          "the window and quit (documentation, smoke tests).", "png");
+    parser.addOption(shot);
     parser.process(app);
     const QStringList args = parser.positionalArguments();
 
     ef::views::MainWindow window;
     window.show();
+    if (parser.isSet(shot)) {
+        const QString png = parser.value(shot);
+        QObject::connect(&window, &ef::views::MainWindow::loadFailed, &app, [](const QString& path, const QString& msg) {
+            std::fprintf(stderr, "%s: %s\n", qPrintable(path), qPrintable(msg));
+            QCoreApplication::exit(1);
+        });
+        QObject::connect(window.heatmapWidget(), &ef::views::HeatmapWidget::inspectionReady, &app, [&window, png] {
+            QTimer::singleShot(300, &window, [&window, png] {
+                QCoreApplication::exit(window.grab().save(png) ? 0 : 1);
+            });
+        });
+    }
     // Open after the event loop starts so the window is on screen while the model loads.
     QTimer::singleShot(0, &window, [&window, args] {
         if (!args.isEmpty()) {

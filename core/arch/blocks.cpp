@@ -183,8 +183,8 @@ Status GgufKeys::get_int(std::string_view suffix, int64_t& out, bool required, i
         return {};
     }
     const MetaValue& v = it->second;
-    if (!v.is_integer() || !v.as_int())
-        return make_error("GGUF key '" + k + "' is " + type_word(v) + ", expected an integer");
+    if (!v.is_integer()) return make_error("GGUF key '" + k + "' is " + type_word(v) + ", expected an integer");
+    if (!v.as_int()) return make_error("GGUF key '" + k + "' is out of range");
     const int64_t x = *v.as_int();
     if (x < min_value)
         return make_error("GGUF key '" + k + "' = " + std::to_string(x) + ", must be at least " + std::to_string(min_value));

@@ -33,8 +33,9 @@ void add_mamba2_specs(std::vector<TensorSpec>& s, const ModelConfig& c, int laye
 void add_swiglu_specs(std::vector<TensorSpec>& s, const ModelConfig& c, int layer);
 void add_norm_spec(std::vector<TensorSpec>& s, const std::string& name, int64_t n, int layer);
 
-// Generic spec list for a layer plan: attn_norm, the layer's mixer(s), the FFN.
-// `jamba_norms` selects Jamba's extra Mamba-1 norms; `router` adds EdgeFusion's blk.N.router_gate.
+// Generic spec list for a layer plan: globals, then per layer attn_norm, the mixer (a Routed layer
+// gets attention + its SSM branch + blk.N.router_gate (1)) and the FFN. `jamba_norms` selects
+// Jamba's extra Mamba-1 norms.
 std::vector<TensorSpec> plan_specs(const ModelConfig& c, const std::vector<LayerDesc>& layers, bool jamba_norms = false);
 
 // ---- HF names ----------------------------------------------------------------------------------

@@ -100,6 +100,8 @@ Status read_hf_config(const nlohmann::json& j, ModelConfig& c, std::vector<Layer
     EF_TRY_STATUS(k.get_float({"rms_norm_eps"}, c.norm_eps));
     c.attn.scale = 1.0f;  // transformers' default attention_multiplier
     EF_TRY_STATUS(k.get_float({"attention_multiplier"}, c.attn.scale));
+    // 1/sqrt(head_dim) is the default scale, which the config represents as 0.
+    if (c.attn.scale == float(1.0 / std::sqrt(double(c.attn.head_dim)))) c.attn.scale = 0.0f;
     EF_TRY_STATUS(k.get_float({"embedding_multiplier"}, c.embedding_scale));
     EF_TRY_STATUS(k.get_float({"residual_multiplier"}, c.residual_scale));
     EF_TRY_STATUS(k.get_float({"logits_scaling"}, c.logit_scale));

@@ -54,7 +54,7 @@ struct TensorInfo {
 struct Header {
     uint32_t version = 0;
     Metadata kv;                         // every key, unless routed into `vocab` (see parse_header)
-    std::vector<std::string> key_order;  // keys in file order
+    std::vector<std::string> key_order;  // every key in file order (routed ones included)
     std::vector<TensorInfo> tensors;     // in file order
     uint64_t alignment = kDefaultAlignment;
     uint64_t data_offset = 0;            // absolute offset of the data section

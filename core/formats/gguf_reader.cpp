@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <set>
 #include <unordered_set>
 
 #include "core/arch/architecture.h"
@@ -30,17 +29,18 @@ struct Cursor {
         return fail("truncated file: " + what + " needs " + to_string(need) + " bytes at offset " +
                     to_string(pos) + " but only " + to_string(left()) + " remain");
     }
+    // `suffix` is appended to `what` only when building an error, so hot loops allocate nothing.
     template <class T>
-    bool get(T& v, const std::string& what) {
+    bool get(T& v, const std::string& what, const char* suffix = "") {
         if (!err.empty()) return false;
-        if (left() < sizeof(T)) return truncated(what, sizeof(T));
+        if (left() < sizeof(T)) return truncated(what + suffix, sizeof(T));
         std::memcpy(&v, b.data() + pos, sizeof(T));
         pos += sizeof(T);
         return true;
     }
     bool get_string(std::string& s, const std::string& what) {
         uint64_t n = 0;
-        if (!get(n, what + " (string length)")) return false;
+        if (!get(n, what, " (string length)")) return false;
         if (n > left())
             return fail("truncated or corrupt file: " + what + ": string length " + to_string(n) + " at offset " +
                         to_string(pos - 8) + " exceeds the " + to_string(left()) + " bytes left");
@@ -113,7 +113,7 @@ bool read_value(Cursor& c, uint32_t type_id, MetaValue& out, int depth, const st
                 return c.fail(what + ": arrays nested deeper than " + to_string(kMaxArrayDepth) + " levels");
             uint32_t elem_id = 0;
             uint64_t count = 0;
-            if (!c.get(elem_id, what + " (array element type)") || !c.get(count, what + " (array length)"))
+            if (!c.get(elem_id, what, " (array element type)") || !c.get(count, what, " (array length)"))
                 return false;
             const auto emt = meta_type_of(elem_id);
             if (!emt) return c.fail(what + ": unknown array element type " + to_string(elem_id));
@@ -137,15 +137,16 @@ bool read_value(Cursor& c, uint32_t type_id, MetaValue& out, int depth, const st
     return c.fail(what + ": unknown value type " + to_string(type_id));
 }
 
-// Reads a tokenizer array straight into a vector when its element type is the expected one.
-// Returns false (without consuming) when the layout is not the expected one.
+// Reads a tokenizer array straight into a vector when its element type is the expected one
+// (handled = true). Another element type is left unconsumed (handled = false) for the generic
+// path. Returns false only on a read error.
 template <class T>
 bool read_direct_array(Cursor& c, ValueType want, std::vector<T>& dst, const std::string& what, bool& handled) {
     handled = false;
     const uint64_t start = c.pos;
     uint32_t elem_id = 0;
     uint64_t count = 0;
-    if (!c.get(elem_id, what + " (array element type)") || !c.get(count, what + " (array length)")) return false;
+    if (!c.get(elem_id, what, " (array element type)") || !c.get(count, what, " (array length)")) return false;
     if (elem_id != uint32_t(want)) {
         c.pos = start;
         return true;

@@ -7,6 +7,7 @@
 #include <QtTest>
 
 #include "core/formats/format.h"
+#include "core/synth.h"
 #include "core/hdf5/hdf5_format.h"
 #include "tests/support/test_support.h"
 
@@ -128,6 +129,41 @@ private slots:
         auto r = run_process(cli_path(), args);
         QCOMPARE(r.exit_code, code);
         QVERIFY2(r.err.contains(message), qPrintable(r.err));
+    }
+
+    void nan_weights_are_reported() {
+        QTemporaryDir dir;
+        ef::SynthOptions o;
+        o.arch = "llama";
+        o.dim = 64;
+        o.n_layers = 2;
+        o.vocab = 300;
+        auto m = ef::synth_model(o);
+        QVERIFY(m.ok());
+        auto* t = m->find("blk.1.ffn_up.weight");
+        QVERIFY(t);
+        auto values = t->to_f32();
+        QVERIFY(values.ok());
+        (*values)[5] = std::numeric_limits<float>::quiet_NaN();
+        (*values)[6] = std::numeric_limits<float>::infinity();
+        auto poisoned = ef::Tensor::from_f32(t->name, t->shape, *values);
+        QVERIFY(poisoned.ok());
+        *t = std::move(*poisoned);
+        const QString path = dir.filePath("nan.gguf");
+        QVERIFY(ef::save_model(*m, path.toStdString()).ok());
+
+        auto plain = run_process(cli_path(), {"inspect", path});
+        QCOMPARE(plain.exit_code, 0);  // opening does not read the weights
+        auto checked = run_process(cli_path(), {"inspect", path, "--check"});
+        QCOMPARE(checked.exit_code, 1);
+        QVERIFY2(checked.err.contains("blk.1.ffn_up.weight (1 NaN, 1 Inf)"), qPrintable(checked.err));
+        QVERIFY(checked.err.contains(path));
+        const QString out = dir.filePath("out.h5");
+        auto refused = run_process(cli_path(), {"convert", path, out});
+        QCOMPARE(refused.exit_code, 1);
+        QVERIFY(!QFileInfo::exists(out));
+        auto forced = run_process(cli_path(), {"convert", path, out, "--allow-nonfinite"});
+        QVERIFY2(forced.exit_code == 0, qPrintable(forced.err));
     }
 
     void corrupt_file_names_the_file() {

@@ -4,6 +4,8 @@
 #include <QDir>
 #include <QImage>
 #include <QLineEdit>
+#include <QMenu>
+#include <QPlainTextEdit>
 #include <QMessageBox>
 #include <QSettings>
 #include <QSignalSpy>
@@ -65,6 +67,7 @@ private slots:
     void corruptFileKeepsModel();
     void cancelDuringLoad();
     void selectionAndFilter();
+    void recentFilesAndAbout();
 
 private:
     void checkAgainstModel(MainWindow& w);
@@ -222,6 +225,7 @@ void TestMainWindow::corruptFileKeepsModel() {
     QVERIFY(boxes.first()->isVisible());
     QVERIFY2(boxes.first()->text().contains("corrupt.gguf"), qPrintable(boxes.first()->text()));
     QVERIFY(!boxes.first()->informativeText().isEmpty());
+    QVERIFY(w.logView()->toPlainText().contains("Could not open " + bad));  // and in the log dock
     QCOMPARE(w.model(), before);  // the previous model stays
     QCOMPARE(w.windowTitle(), title);
     QCOMPARE(w.tableModel()->rowCount(), int(before->tensors.size()));
@@ -286,6 +290,40 @@ void TestMainWindow::selectionAndFilter() {
     for (const Tensor& t : m->tensors) expected += t.name.find("ssm_in") != std::string::npos;
     QVERIFY(expected > 0);
     QCOMPARE(w.tableProxy()->rowCount(), expected);
+}
+
+void TestMainWindow::recentFilesAndAbout() {
+    MainWindow w;
+    w.show();
+    w.openFile(h5_);
+    QCOMPARE(wait_load(w), QString("loaded"));
+    w.openFile(gguf_);
+    QCOMPARE(wait_load(w), QString("loaded"));
+    const QStringList recent = w.recentFiles();
+    QVERIFY(recent.size() >= 2);
+    QCOMPARE(recent[0], QFileInfo(gguf_).absoluteFilePath());  // most recent first, no duplicates
+    QCOMPARE(recent[1], QFileInfo(h5_).absoluteFilePath());
+    QCOMPARE(recent.count(recent[0]), 1);
+    // File > Open Recent lists them and reopens one.
+    QMenu* menu = nullptr;
+    for (QMenu* m : w.findChildren<QMenu*>())
+        if (m->title().contains("Recent")) menu = m;
+    QVERIFY(menu);
+    QAction* h5_action = nullptr;
+    for (QAction* a : menu->actions())
+        if (a->text() == QFileInfo(h5_).fileName()) h5_action = a;
+    QVERIFY(h5_action);
+    h5_action->trigger();
+    QCOMPARE(wait_load(w), QString("loaded"));
+    QCOMPARE(QString::fromStdString(w.model()->source_format), QString("hdf5"));
+
+    w.showAbout();
+    QCoreApplication::processEvents();
+    const auto boxes = w.findChildren<QMessageBox*>();
+    QCOMPARE(boxes.size(), 1);
+    QVERIFY(boxes.first()->text().contains("EdgeFusion Workbench"));
+    QVERIFY(boxes.first()->informativeText().contains("gguf"));
+    close_message_boxes(w);
 }
 
 QTEST_MAIN(TestMainWindow)

@@ -2,7 +2,9 @@
 // row, the tensor table's background statistics, and the heatmap widget's worker round trip.
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>
+#include <QMouseEvent>
 #include <QSortFilterProxyModel>
+#include <QWheelEvent>
 #include <QtTest>
 #include <cmath>
 #include <map>
@@ -237,6 +239,7 @@ void TestViews::heatmapWidget() {
     auto nt = Tensor::from_f32(t.name, t.shape, *v);
     QVERIFY(nt.ok());
     t = std::move(nt).value();
+    const QString tname = QString::fromStdString(t.name);
     auto model = std::make_shared<const Model>(std::move(m));
 
     HeatmapWidget w;
@@ -259,9 +262,29 @@ void TestViews::heatmapWidget() {
     QCOMPARE(h->max_at(cell_r, cell_c), 50.0f);
     QCOMPARE(w.stats()->max, 50.0);
     QVERIFY2(w.describeCell(cell_r, cell_c).contains("max|w| 50"), qPrintable(w.describeCell(cell_r, cell_c)));
+    // Hovering the outlier's cell reports its rows, columns and value.
+    auto* canvas = w.findChild<HeatmapCanvas*>();
+    QVERIFY(canvas);
+    QSignalSpy status(&w, &HeatmapWidget::statusMessage);
+    const QPointF centre((cell_c + 0.5) * canvas->width() / 16.0, (cell_r + 0.5) * canvas->height() / 16.0);
+    QMouseEvent move(QEvent::MouseMove, centre, canvas->mapToGlobal(centre), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(canvas, &move);
+    QCOMPARE(status.size(), 1);
+    const QString text = status.first().first().toString();
+    QVERIFY2(text.contains(tname) && text.contains("max|w| 50"), qPrintable(text));
+    QVERIFY2(text.contains(QString("rows %1–%2").arg(rows * cell_r / 16).arg(rows * (cell_r + 1) / 16 - 1)), qPrintable(text));
+
+    // Wheel up zooms in, the buttons' slots zoom out and back to fit.
     const double z = w.zoom();
-    w.zoomIn();
+    QWheelEvent wheel(centre, canvas->mapToGlobal(centre), QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier,
+                      Qt::NoScrollPhase, false);
+    QCoreApplication::sendEvent(canvas, &wheel);
     QVERIFY(w.zoom() > z);
+    QVERIFY(canvas->width() > 0);
+    const double zoomed = w.zoom();
+    w.zoomOut();
+    QVERIFY(w.zoom() < zoomed);
+    w.zoomIn();
     w.zoomToFit();
     QCOMPARE(w.zoom(), 1.0);
 }

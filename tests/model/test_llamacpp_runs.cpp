@@ -58,6 +58,9 @@ private slots:
                 QTest::newRow(tag.toUtf8()) << QString(a) << int(t) << (t == DType::F32 ? 64 : 128)
                                             << (t == DType::F32 ? 4 : 3);
             }
+        // llama.cpp knows these rows too; one file each shows our keys and names suit them.
+        for (const char* a : {"mamba", "jamba"})
+            QTest::newRow(QStringLiteral("%1 f32").arg(a).toUtf8()) << QString(a) << int(DType::F32) << 64 << 4;
     }
     void runs() {
         QFETCH(QString, arch);

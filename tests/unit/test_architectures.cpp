@@ -3,6 +3,7 @@
 // and config validation.
 #include <QtTest>
 
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -368,7 +369,6 @@ private slots:
     void hf_config_roundtrip() {
         QFETCH(QString, arch);
         Model m = synth(arch);
-        if (arch == "granitehybrid") m.config.attn.scale = 0.125f;  // HF always states attention_multiplier
         const auto* a = find_architecture(m.architecture);
         nlohmann::json j;
         a->write_hf_config(m.config, m.layers, j);
@@ -380,6 +380,14 @@ private slots:
         QVERIFY2(st.ok(), st.ok() ? "" : st.message().c_str());
         QVERIFY(c == m.config);
         QVERIFY(l == m.layers);
+        if (arch == "granitehybrid") {
+            // Granite states its attention scale explicitly; a non-default one survives the trip.
+            QCOMPARE(j["attention_multiplier"].get<double>(), 1.0 / std::sqrt(double(m.config.attn.head_dim)));
+            m.config.attn.scale = 0.0078125f;
+            a->write_hf_config(m.config, m.layers, j);
+            QVERIFY(a->read_hf_config(j, c, l).ok());
+            QCOMPARE(c.attn.scale, 0.0078125f);
+        }
     }
 
     void hf_config_errors_data() {
@@ -553,6 +561,19 @@ private slots:
         st = ef::validate_model(bad_shape, "/tmp/x.gguf");
         QVERIFY(!st.ok());
         QVERIFY2(st.message().find("output_norm.weight has shape (32, 2)") != std::string::npos, st.message().c_str());
+
+        // Bytes that do not fit the dtype (F32 data labelled Q8_0) are caught, naming the tensor.
+        Model bad_type = m;
+        for (auto& t : bad_type.tensors)
+            if (t.name == "blk.0.attn_norm.weight") t.dtype = DType::Q8_0;
+        st = ef::validate_model(bad_type, "/tmp/x.gguf");
+        QVERIFY(!st.ok());
+        QVERIFY2(st.message().find("blk.0.attn_norm.weight") != std::string::npos, st.message().c_str());
+
+        Model unknown_arch = m;
+        unknown_arch.architecture = "gpt2";
+        st = ef::validate_model(unknown_arch, "/tmp/x.gguf");
+        QVERIFY(!st.ok() && st.message().find("unknown architecture 'gpt2'") != std::string::npos);
     }
 };
 
