@@ -370,6 +370,8 @@ Result<Model> read_model(const std::string& path, const LoadOptions& opts, Progr
     }
     m.source_path = path;
     m.source_format = "gguf";
+    // GGUF has no "tied" key: llama.cpp reuses token_embd when output.weight is absent.
+    m.config.tied_embeddings = m.find("token_embd.weight") && !m.find("output.weight");
     if (opts.validate) EF_TRY_STATUS(validate_model(m, path));
     progress.report(1.0, "done");
     return m;

@@ -11,7 +11,6 @@
 #include "core/arch/architecture.h"
 #include "core/formats/hf_tokenizer.h"
 #include "core/model_json.h"
-#include "quant/half.h"
 
 namespace ef {
 namespace {
@@ -55,7 +54,7 @@ std::vector<std::byte> permute_rope_rows(std::span<const std::byte> src, int64_t
 }
 
 Status check_rope_rows(const std::string& what, int64_t rows, int64_t n_head) {
-    if (n_head <= 0 || rows % n_head != 0 || (rows / n_head) % 2 != 0)
+    if (n_head <= 0 || rows <= 0 || rows % n_head != 0 || (rows / n_head) % 2 != 0)
         return make_error(what + ": " + std::to_string(rows) + " rows cannot be split into " + std::to_string(n_head) +
                           " heads of an even size for the RoPE permutation");
     return {};

@@ -5,6 +5,7 @@
 #include <QImage>
 #include <QLineEdit>
 #include <QMenu>
+#include <QMimeData>
 #include <QPlainTextEdit>
 #include <QMessageBox>
 #include <QSettings>
@@ -68,6 +69,7 @@ private slots:
     void cancelDuringLoad();
     void selectionAndFilter();
     void recentFilesAndAbout();
+    void dropFiles();
 
 private:
     void checkAgainstModel(MainWindow& w);
@@ -324,6 +326,34 @@ void TestMainWindow::recentFilesAndAbout() {
     QVERIFY(boxes.first()->text().contains("EdgeFusion Workbench"));
     QVERIFY(boxes.first()->informativeText().contains("gguf"));
     close_message_boxes(w);
+}
+
+void TestMainWindow::dropFiles() {
+    MainWindow w;
+    w.show();
+    auto drop = [&](const QStringList& files) {
+        QMimeData mime;
+        QList<QUrl> urls;
+        for (const QString& f : files) urls << QUrl::fromLocalFile(f);
+        mime.setUrls(urls);
+        QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(&w, &enter);
+        if (!enter.isAccepted()) return false;
+        QDropEvent ev(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(&w, &ev);
+        return true;
+    };
+    QVERIFY(drop({gguf_}));
+    QCOMPARE(wait_load(w), QString("loaded"));
+    QCOMPARE(w.currentFile(), QFileInfo(gguf_).absoluteFilePath());
+    // A llama2.c checkpoint dropped together with its tokenizer (tokenizer first, as a file manager may order them).
+    EF_REQUIRE_SHARED(stories, "models/stories260K.bin");
+    EF_REQUIRE_SHARED(tok, "models/tok512.bin");
+    QVERIFY(drop({tok, stories}));
+    QCOMPARE(wait_load(w), QString("loaded"));
+    QCOMPARE(w.currentFile(), QFileInfo(stories).absoluteFilePath());
+    QCOMPARE(w.model()->vocab.tokens.size(), size_t(512));
+    QVERIFY(w.logView()->toPlainText().contains("with tokenizer " + tok));
 }
 
 QTEST_MAIN(TestMainWindow)

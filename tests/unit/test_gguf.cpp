@@ -102,9 +102,10 @@ MetaValue scalar(MetaType t, std::variant<uint64_t, int64_t, double, bool, std::
     return v;
 }
 
-Model tiny(const std::string& arch, DType dt = DType::F32) {
+Model tiny(const std::string& arch, DType dt = DType::F32, bool tied = false) {
     SynthOptions o;
     o.arch = arch;
+    o.tied_embeddings = tied;
     o.type = dt;
     o.dim = 64;
     o.n_layers = 2;
@@ -133,16 +134,21 @@ private slots:
     void roundTrip_data() {
         QTest::addColumn<QString>("arch");
         QTest::addColumn<int>("dtype");
-        for (const ArchitectureInfo* a : architectures())
+        QTest::addColumn<bool>("tied");
+        for (const ArchitectureInfo* a : architectures()) {
+            const QString name = QString::fromUtf8(a->name.data(), int(a->name.size()));
             for (DType t : {DType::F32, DType::F16, DType::Q8_0})
-                QTest::newRow(QStringLiteral("%1 %2").arg(QString::fromUtf8(a->name.data(), int(a->name.size())),
-                                                           QString::fromUtf8(dtype_name(t).data()))
-                                  .toUtf8()) << QString::fromUtf8(a->name.data(), int(a->name.size())) << int(t);
+                QTest::newRow(QStringLiteral("%1 %2").arg(name, QString::fromUtf8(dtype_name(t).data())).toUtf8())
+                    << name << int(t) << false;
+            QTest::newRow(QStringLiteral("%1 f32 tied").arg(name).toUtf8()) << name << int(DType::F32) << true;
+        }
     }
     void roundTrip() {
         QFETCH(QString, arch);
         QFETCH(int, dtype);
-        Model m = tiny(arch.toStdString(), DType(dtype));
+        QFETCH(bool, tied);
+        Model m = tiny(arch.toStdString(), DType(dtype), tied);
+        QCOMPARE(m.find("output.weight") == nullptr, tied);
         QVERIFY(!m.architecture.empty());
         m.metadata["general.license"] = MetaValue::str("mit");
         m.metadata["custom.unknown.key"] = MetaValue::u64(~uint64_t(0));
