@@ -45,9 +45,10 @@ Handle make_f16_type() {
     return t;
 }
 
-Handle make_vlen_str_type() {
+Handle make_fixed_str_type(size_t size) {
     Handle t = type(H5Tcopy(H5T_C_S1));
-    if (!t.valid() || H5Tset_size(t.get(), H5T_VARIABLE) < 0 || H5Tset_cset(t.get(), H5T_CSET_UTF8) < 0)
+    if (!t.valid() || H5Tset_size(t.get(), size ? size : 1) < 0 || H5Tset_strpad(t.get(), H5T_STR_NULLPAD) < 0 ||
+        H5Tset_cset(t.get(), H5T_CSET_UTF8) < 0)
         return {};
     return t;
 }
@@ -63,9 +64,17 @@ Status write_attr(hid_t obj, const char* name, hid_t file_type, hid_t mem_type, 
     return {};
 }
 
+// Distinguishes "not there" from "could not look" (a damaged object header).
+Status check_exists(hid_t obj, const char* name) {
+    const htri_t e = H5Aexists(obj, name);
+    if (e < 0) return error(std::string("cannot look up attribute '") + name + "' (damaged object header?)");
+    if (e == 0) return make_error(std::string("missing attribute '") + name + "'");
+    return {};
+}
+
 // Opens an attribute holding exactly one element.
 Result<Handle> open_single(hid_t obj, const char* name) {
-    if (!has_attr(obj, name)) return error(std::string("missing attribute '") + name + "'");
+    EF_TRY_STATUS(check_exists(obj, name));
     Handle a = attribute(H5Aopen(obj, name, H5P_DEFAULT));
     if (!a.valid()) return error(std::string("cannot open attribute '") + name + "'");
     Handle sp = space(H5Aget_space(a.get()));
@@ -77,10 +86,13 @@ Result<Handle> open_single(hid_t obj, const char* name) {
 }  // namespace
 
 Status write_str_attr(hid_t obj, const char* name, const std::string& value) {
-    Handle t = make_vlen_str_type();
+    if (value.size() > kMaxStringAttrBytes)
+        return make_error(std::string("attribute '") + name + "' is too large (" + std::to_string(value.size()) +
+                          " bytes, at most " + std::to_string(kMaxStringAttrBytes) + ")");
+    Handle t = make_fixed_str_type(value.size());
     Handle sp = space(H5Screate(H5S_SCALAR));
-    const char* p = value.c_str();
-    return write_attr(obj, name, t.get(), t.get(), sp.get(), &p);
+    const char nul = '\0';
+    return write_attr(obj, name, t.get(), t.get(), sp.get(), value.empty() ? &nul : value.data());
 }
 
 Status write_int_attr(hid_t obj, const char* name, int64_t value) {
@@ -103,8 +115,10 @@ Result<std::string> read_str_attr(hid_t obj, const char* name) {
     Handle ft = type(H5Aget_type(a->get()));
     if (!ft.valid() || H5Tget_class(ft.get()) != H5T_STRING)
         return error(std::string("attribute '") + name + "' is not a string");
+    // Memory types are copies of the file type: HDF5 converts neither between ASCII and UTF-8
+    // nor between padding styles of variable-length strings.
     if (H5Tis_variable_str(ft.get()) > 0) {
-        Handle mt = make_vlen_str_type();
+        Handle mt = type(H5Tcopy(ft.get()));
         char* p = nullptr;
         if (H5Aread(a->get(), mt.get(), &p) < 0) return error(std::string("cannot read attribute '") + name + "'");
         std::string s = p ? p : "";
@@ -112,9 +126,8 @@ Result<std::string> read_str_attr(hid_t obj, const char* name) {
         return s;
     }
     const size_t size = H5Tget_size(ft.get());
-    if (size == 0 || size > (size_t(1) << 30)) return error(std::string("attribute '") + name + "' has a bad size");
-    Handle mt = type(H5Tcopy(H5T_C_S1));
-    H5Tset_size(mt.get(), size);
+    if (size == 0 || size > kMaxStringAttrBytes) return error(std::string("attribute '") + name + "' has an implausible size");
+    Handle mt = type(H5Tcopy(ft.get()));
     std::string s(size, '\0');
     if (H5Aread(a->get(), mt.get(), s.data()) < 0) return error(std::string("cannot read attribute '") + name + "'");
     s.resize(strnlen(s.data(), size));
@@ -133,7 +146,7 @@ Result<int64_t> read_int_attr(hid_t obj, const char* name) {
 }
 
 Result<std::vector<int64_t>> read_i64_array_attr(hid_t obj, const char* name, size_t max_len) {
-    if (!has_attr(obj, name)) return error(std::string("missing attribute '") + name + "'");
+    EF_TRY_STATUS(check_exists(obj, name));
     Handle a = attribute(H5Aopen(obj, name, H5P_DEFAULT));
     Handle ft = type(a.valid() ? H5Aget_type(a.get()) : H5I_INVALID_HID);
     Handle sp = space(a.valid() ? H5Aget_space(a.get()) : H5I_INVALID_HID);
@@ -178,18 +191,18 @@ Result<Handle> create_dataset(hid_t parent, const std::string& name, hid_t file_
     for (auto& m : maxdims)
         if (m == 0) m = H5S_UNLIMITED;
     Handle sp = space(H5Screate_simple(rank, dims.data(), maxdims.data()));
-    const std::vector<hsize_t> chunk = choose_chunk(dims, file_elem_bytes ? file_elem_bytes : 16);
+    if (file_elem_bytes == 0) return error("dataset '" + name + "' has no fixed element size");
+    const std::vector<hsize_t> chunk = choose_chunk(dims, file_elem_bytes);
     hsize_t chunk_bytes = file_elem_bytes;
     for (hsize_t c : chunk) chunk_bytes *= c;
     Handle dcpl = plist(H5Pcreate(H5P_DATASET_CREATE));
     if (!sp.valid() || !dcpl.valid() || H5Pset_chunk(dcpl.get(), rank, chunk.data()) < 0)
         return error("cannot set up chunking for dataset '" + name + "'");
-    // HDF5 refuses filters on variable-length types (only heap references would be compressed).
     const unsigned cd[2] = {static_cast<unsigned>(level), static_cast<unsigned>(chunk_bytes)};
-    if (file_elem_bytes && H5Pset_filter(dcpl.get(), kZstdFilterId, H5Z_FLAG_MANDATORY, 2, cd) < 0)
+    if (H5Pset_filter(dcpl.get(), kZstdFilterId, H5Z_FLAG_MANDATORY, 2, cd) < 0)
         return error("cannot set the zstd filter for dataset '" + name + "'");
     // Every chunk is written in full, so skip writing fill values first.
-    if (file_elem_bytes) H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
+    H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
     Handle d = dataset(H5Dcreate2(parent, name.c_str(), file_type, sp.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
     if (!d.valid()) return error("cannot create dataset '" + name + "'");
     return d;

@@ -71,10 +71,17 @@ Error fail(const std::string& path, const std::string& what);
 // IEEE binary16 as an HDF5 float type (sign 15, exponent 10..14, mantissa 0..9, bias 15): what
 // h5py and numpy call float16. The caller owns the returned type.
 Handle make_f16_type();
-// Variable-length UTF-8 string type.
-Handle make_vlen_str_type();
+// Fixed-length UTF-8 string type of `size` bytes (at least 1), NUL-padded. Strings are never
+// written variable-length: those live in HDF5's global heap, which has no checksum and on which
+// HDF5 1.10 can loop forever when the file is damaged, and they cannot be filtered.
+Handle make_fixed_str_type(size_t size);
 
 // ---- attributes (on a file, group or dataset id) ----
+// Strings are written fixed-length (kept in the checksummed object header or dense attribute
+// storage, never in the global heap); both fixed and variable-length ones are read.
+// Longest string attribute written or read: far above any config or metadata JSON, far below an
+// allocation that hurts when a damaged file claims it.
+inline constexpr size_t kMaxStringAttrBytes = size_t(64) << 20;
 Status write_str_attr(hid_t obj, const char* name, const std::string& value);
 Status write_int_attr(hid_t obj, const char* name, int64_t value);
 Status write_i64_array_attr(hid_t obj, const char* name, const std::vector<int64_t>& values);
@@ -92,8 +99,7 @@ std::vector<hsize_t> choose_chunk(const std::vector<hsize_t>& dims, size_t elem_
                                   size_t target_bytes = size_t(1) << 20);
 
 // Creates a chunked, zstd-compressed dataset. `file_elem_bytes` is the element size in the file
-// (recorded in the filter parameters as the chunk byte bound). 0 means a variable-length type:
-// chunked but unfiltered, since HDF5 does not allow filters on variable-length data.
+// (recorded in the filter parameters as the chunk byte bound); fixed-size types only.
 Result<Handle> create_dataset(hid_t parent, const std::string& name, hid_t file_type,
                               const std::vector<hsize_t>& dims, size_t file_elem_bytes, int level);
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -81,9 +82,10 @@ public:
 
     Status write(const std::string& tmp) {
         h5::Handle fapl = h5::plist(H5Pcreate(H5P_FILE_ACCESS));
-        // v1.8+ object headers store big attributes densely (the metadata JSON can exceed 64 KiB);
-        // STRONG close makes H5Fclose release everything so the temp file can be removed.
-        if (!fapl.valid() || H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
+        // 1.10 formats: checksums on all metadata (damage becomes an error, not a wild read) and
+        // dense storage for big attributes (the metadata JSON can exceed 64 KiB); readable by
+        // HDF5 1.10 and later. STRONG close makes H5Fclose release everything.
+        if (!fapl.valid() || H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
             H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
             return h5::fail(path_, "cannot set up file access");
         h5::Handle f = h5::file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
@@ -111,14 +113,22 @@ private:
         return here(s, "root attributes");
     }
 
+    // Fixed-length strings as wide as the longest one, NUL-padded: zstd squeezes the padding out.
     Status write_strings(hid_t g, const char* name, const std::vector<std::string>& v) {
         if (v.empty()) return {};
-        h5::Handle t = h5::make_vlen_str_type();
-        auto d = h5::create_dataset(g, name, t.get(), {hsize_t(v.size())}, 0, level_);
+        size_t width = 1;
+        for (const auto& x : v) width = std::max(width, x.size());
+        std::vector<char> flat;
+        try {
+            flat.assign(v.size() * width, '\0');
+        } catch (const std::exception&) {
+            return make_error(std::string("cannot allocate ") + name);
+        }
+        for (size_t i = 0; i < v.size(); ++i) std::memcpy(flat.data() + i * width, v[i].data(), v[i].size());
+        h5::Handle t = h5::make_fixed_str_type(width);
+        auto d = h5::create_dataset(g, name, t.get(), {hsize_t(v.size())}, width, level_);
         if (!d) return d.error();
-        std::vector<const char*> ptrs(v.size());
-        for (size_t i = 0; i < v.size(); ++i) ptrs[i] = v[i].c_str();
-        if (H5Dwrite(d->get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+        if (H5Dwrite(d->get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) < 0)
             return h5::error(std::string("cannot write ") + name);
         return {};
     }

@@ -1,7 +1,10 @@
 // The HDF5 native checkpoint: the whole ef::Model in one self-describing file that h5py, h5dump
 // and HDFView can read (with a zstd filter plugin, e.g. our libh5zstd.so via HDF5_PLUGIN_PATH).
 //
-// Layout, format version 1 (names are HDF5 paths; "str" is a variable-length UTF-8 string):
+// Layout, format version 1 (names are HDF5 paths; "str" is a fixed-length, NUL-padded UTF-8
+// string -- never variable-length: those live in HDF5's unchecksummed global heap, on which
+// HDF5 1.10 can hang when the file is damaged, and cannot be compressed; the reader still
+// accepts variable-length strings from other writers such as h5py):
 //
 //   /                                   root attributes:
 //     edgefusion_format_version  int64   1
@@ -11,7 +14,8 @@
 //     metadata                   str     JSON, metadata_to_json (keeps each value's GGUF type)
 //   /vocab                              group; attributes model, pre (str), bos_id, eos_id, unk_id,
 //                                       pad_id, max_token_length (int64), add_bos (int64 0/1)
-//     tokens       (n_vocab,)    str     token text, bytes as given (must not contain NUL)
+//     tokens       (n_vocab,)    str     token text, bytes as given (must not contain NUL),
+//                                       string width = the longest token
 //     scores       (n_vocab,)    f32     only when the vocab has scores
 //     token_types  (n_vocab,)    i32     only when present
 //     merges       (n_merges,)   str     BPE merges "a b", only when present
@@ -21,14 +25,15 @@
 //                                       attributes dtype (str, ggml name: "f32", "q8_0", "q4_K")
 //                                       and shape (int64[rank], canonical outermost-first shape)
 //       f32, f16, f64, i8..i64 -> typed dataset with the canonical shape; f16 is IEEE binary16
-//                                 (numpy float16). A rank-0 tensor is stored with shape (1,).
+//                                 (numpy float16). A rank-0 tensor is stored with shape (1,)
+//                                 and shape attribute []. Without a dtype attribute (files made
+//                                 by other tools) a float32/float16 array is read as f32/f16.
 //       bf16 and quantized     -> 1-D uint8 dataset of the packed bytes (ggml block layout along
 //                                 the last dimension), length = dtype_bytes(dtype, numel(shape))
 //
 // Every dataset is chunked (about 1 MiB per chunk, whole inner rows where they fit) and compressed
-// with zstd, HDF5 filter id 32015, cd_values = {level, chunk bytes} (see zstd_filter.h) -- except
-// the string datasets (tokens, merges): HDF5 forbids filters on variable-length types, so those
-// are chunked but stored uncompressed.
+// with zstd, HDF5 filter id 32015, cd_values = {level, chunk bytes} (see zstd_filter.h). Files
+// use the HDF5 1.10 object formats (checksummed metadata); HDF5 1.10 or later reads them.
 //
 // Reserved for later versions; readers ignore groups they do not know, so these fit without a
 // version bump: /quantized/<variant>/... (alternative quantizations of the same model, each laid out

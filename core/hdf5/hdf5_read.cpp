@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/arch/architecture.h"
 #include "core/hdf5/hdf5_format.h"
@@ -54,7 +55,9 @@ private:
     }
 
     Status read_root(hid_t f, Model& m) {
-        if (!h5::has_attr(f, "edgefusion_format_version"))
+        const htri_t tagged = H5Aexists(f, "edgefusion_format_version");
+        if (tagged < 0) return h5::fail(path_, "cannot read the root attributes (damaged file?)");
+        if (tagged == 0)
             return make_error(path_ + ": not an EdgeFusion checkpoint (HDF5 file without the root attribute "
                                       "'edgefusion_format_version')");
         auto version = h5::read_int_attr(f, "edgefusion_format_version");
@@ -87,7 +90,10 @@ private:
     Result<hsize_t> vocab_count(hid_t d, const char* name, size_t file_elem_bytes) {
         auto dims = h5::dataset_dims(d, 1);
         if (!dims) return at(std::string("/vocab/") + name, dims.message());
-        EF_TRY_STATUS(check_size(d, std::string("/vocab/") + name, (*dims)[0] * file_elem_bytes));
+        uint64_t bytes = 0;
+        if (__builtin_mul_overflow(uint64_t((*dims)[0]), uint64_t(file_elem_bytes), &bytes))
+            return at(std::string("/vocab/") + name, "absurd length " + std::to_string((*dims)[0]));
+        EF_TRY_STATUS(check_size(d, std::string("/vocab/") + name, bytes));
         return (*dims)[0];
     }
 
@@ -97,20 +103,40 @@ private:
         h5::Handle d = h5::dataset(H5Dopen2(g, name, H5P_DEFAULT));
         if (!d.valid()) return h5::fail(path_, obj + ": cannot open");
         h5::Handle ft = h5::type(H5Dget_type(d.get()));
-        if (!ft.valid() || H5Tget_class(ft.get()) != H5T_STRING || H5Tis_variable_str(ft.get()) <= 0)
-            return at(obj, "not a variable-length string dataset");
-        auto n = vocab_count(d.get(), name, 16);  // a vlen reference is 16 bytes in the file
-        if (!n) return n.error();
-        h5::Handle mt = h5::make_vlen_str_type();
-        std::vector<char*> ptrs(*n + 1, nullptr);
-        if (H5Dread(d.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+        if (!ft.valid() || H5Tget_class(ft.get()) != H5T_STRING) return at(obj, "not a string dataset");
+        auto fail_read = [&] {
             const std::string why = zstd_filter_last_error();
             return h5::fail(path_, obj + ": cannot read" + (why.empty() ? "" : " (" + why + ")"));
+        };
+        if (H5Tis_variable_str(ft.get()) > 0) {  // written by another tool (we write fixed-length)
+            auto n = vocab_count(d.get(), name, 16);  // a heap reference is 16 bytes in the file
+            if (!n) return n.error();
+            h5::Handle mt = h5::type(H5Tcopy(ft.get()));  // same cset: HDF5 will not convert it
+            std::vector<char*> ptrs(*n + 1, nullptr);
+            if (H5Dread(d.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) return fail_read();
+            out.reserve(*n);
+            for (hsize_t i = 0; i < *n; ++i) out.emplace_back(ptrs[i] ? ptrs[i] : "");
+            h5::Handle sp = h5::space(H5Dget_space(d.get()));
+            H5Dvlen_reclaim(mt.get(), sp.get(), H5P_DEFAULT, ptrs.data());
+            return {};
         }
+        const size_t width = H5Tget_size(ft.get());
+        if (width == 0 || width > (size_t(1) << 20)) return at(obj, "has an implausible string width");
+        auto n = vocab_count(d.get(), name, width);
+        if (!n) return n.error();
+        std::vector<char> flat;
+        try {
+            flat.resize(size_t(*n) * width + 1);
+        } catch (const std::exception&) {
+            return at(obj, "cannot allocate " + std::to_string(*n) + " strings");
+        }
+        h5::Handle mt = h5::type(H5Tcopy(ft.get()));
+        if (*n > 0 && H5Dread(d.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) < 0) return fail_read();
         out.reserve(*n);
-        for (hsize_t i = 0; i < *n; ++i) out.emplace_back(ptrs[i] ? ptrs[i] : "");
-        h5::Handle sp = h5::space(H5Dget_space(d.get()));
-        H5Dvlen_reclaim(mt.get(), sp.get(), H5P_DEFAULT, ptrs.data());
+        for (hsize_t i = 0; i < *n; ++i) {
+            const char* p = flat.data() + i * width;
+            out.emplace_back(p, strnlen(p, width));
+        }
         return {};
     }
 

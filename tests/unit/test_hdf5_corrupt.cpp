@@ -2,6 +2,7 @@
 // object), never a crash or an absurd allocation. Bad files are made from a good checkpoint by
 // truncating it or by editing it with the HDF5 C API (attributes, raw chunks via H5Dwrite_chunk).
 #include <hdf5.h>
+#include <zstd.h>
 
 #include <QFile>
 #include <QTemporaryDir>
@@ -339,6 +340,45 @@ private slots:
         });
         QVERIFY(!path.empty());
         expect_error(path, {"tensor huge.weight", "stores only 0"});
+    }
+
+    // Other writers may emit frames without a content size (streaming mode): those decode, but
+    // only up to the chunk size recorded in the filter parameters.
+    void framesWithoutContentSize_data() {
+        QTest::addColumn<int>("factor");  // decoded size in chunks
+        QTest::newRow("exact chunk") << 1;
+        QTest::newRow("twice the chunk") << 2;
+    }
+    void framesWithoutContentSize() {
+        QFETCH(int, factor);
+        const Tensor* norm = model_.find("output_norm.weight");
+        QVERIFY(norm && norm->dtype == DType::F32);
+        const std::string path = edited(QString("nosize_%1.h5").arg(factor), [&](hid_t f) {
+            hid_t d = H5Dopen2(f, "/tensors/output_norm.weight", H5P_DEFAULT);
+            if (d < 0) return false;
+            std::string plain;
+            for (int i = 0; i < factor; ++i) plain.append(reinterpret_cast<const char*>(norm->data.data()), norm->data.size());
+            ZSTD_CCtx* cctx = ZSTD_createCCtx();
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+            std::vector<char> frame(ZSTD_compressBound(plain.size()));
+            const size_t n = ZSTD_compress2(cctx, frame.data(), frame.size(), plain.data(), plain.size());
+            ZSTD_freeCCtx(cctx);
+            if (ZSTD_isError(n) || ZSTD_getFrameContentSize(frame.data(), n) != ZSTD_CONTENTSIZE_UNKNOWN) return false;
+            frame.resize(n);
+            const bool ok = write_chunk0(d, frame);
+            H5Dclose(d);
+            return ok;
+        });
+        QVERIFY(!path.empty());
+        auto r = load(path);
+        if (factor == 1) {
+            QVERIFY2(r.ok(), r.ok() ? "" : r.message().c_str());
+            const Tensor* back = r->find("output_norm.weight");
+            QVERIFY(back && back->data.size() == norm->data.size());
+            QVERIFY(std::memcmp(back->data.data(), norm->data.data(), norm->data.size()) == 0);
+        } else {
+            expect_error(path, {"tensor output_norm.weight", "oversized frame"});
+        }
     }
 
     // Chunks whose bytes zstd cannot decode: an error naming the tensor, not a crash or garbage.
