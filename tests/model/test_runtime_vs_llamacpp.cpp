@@ -153,7 +153,6 @@ void set_tensor(Model& m, const std::string& name, Shape shape, const std::vecto
 }
 
 bool starts_with(const std::string& s, std::string_view p) { return s.compare(0, p.size(), p) == 0; }
-bool contains(const std::string& s, std::string_view p) { return s.find(p) != std::string::npos; }
 
 }  // namespace
 
