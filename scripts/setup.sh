@@ -33,9 +33,11 @@ fi
 
 # npm reference tools for the tests (pinned by tests/reference/package-lock.json). The native
 # llama.cpp binaries ship inside @node-llama-cpp/linux-x64; nothing is downloaded or built.
+# `npm install --no-save` rather than `npm ci`: npm leaves other platforms' optional packages out
+# of the lock file and `npm ci` then refuses it; install still takes every version from the lock.
 if [ ! -f tests/reference/node_modules/.package-lock.json ] ||
    [ tests/reference/package-lock.json -nt tests/reference/node_modules/.package-lock.json ]; then
   echo "setup: installing npm reference tools (tests/reference)"
-  (cd tests/reference && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --omit=optional --no-audit --no-fund --loglevel=error)
+  (cd tests/reference && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --omit=optional --no-save --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: ok"

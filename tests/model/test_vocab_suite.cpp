@@ -246,6 +246,20 @@ private slots:
         QVERIFY(ids.size() > text.size() / 10);
         QVERIFY2(ms < 3000, qPrintable(QString("tokenizing WikiText took %1 ms").arg(ms)));
         QVERIFY(tok->decode(ids) == text);
+
+        // One 500 KB "word" (letters, no spaces) must not be quadratic either.
+        std::string word;
+        uint32_t x = 1;
+        for (int i = 0; i < 500000; ++i) {
+            x = x * 1103515245u + 12345u;
+            word += char('a' + (x >> 16) % 26);
+        }
+        timer.restart();
+        const auto word_ids = tok->encode(word, false, false);
+        const qint64 word_ms = timer.elapsed();
+        qInfo("%s: a %zu-letter word -> %zu tokens in %lld ms", qPrintable(name), word.size(), word_ids.size(), word_ms);
+        QVERIFY2(word_ms < 3000, qPrintable(QString("tokenizing one long word took %1 ms").arg(word_ms)));
+        QVERIFY(tok->decode(word_ids) == word);
     }
 };
 

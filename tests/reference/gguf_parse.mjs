@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 if (!existsSync(join(here, "node_modules", "@huggingface", "gguf"))) {
     console.error(`gguf_parse.mjs: ${join(here, "node_modules")} lacks @huggingface/gguf; ` +
-                  "run `npm ci` in tests/reference (see the README's set-up)");
+                  "run `bash scripts/setup.sh` (npm install in tests/reference)");
     process.exit(2);
 }
 const path = process.argv[2];

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 if (!existsSync(join(here, "node_modules", "node-llama-cpp"))) {
     console.error(`llama_eval.mjs: ${join(here, "node_modules")} lacks node-llama-cpp; ` +
-                  "run `npm ci` in tests/reference (see the README's set-up)");
+                  "run `bash scripts/setup.sh` (npm install in tests/reference)");
     process.exit(2);
 }
 

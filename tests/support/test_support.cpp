@@ -28,7 +28,7 @@ QString reference_modules(QString* error) {
     if (!QFileInfo::exists(p + "/node-llama-cpp") || !QFileInfo::exists(p + "/@huggingface/gguf")) {
         if (error)
             *error = QStringLiteral("reference tools missing in %1: run the README's set-up "
-                                    "(npm ci in tests/reference)").arg(p);
+                                    "(bash scripts/setup.sh installs them into tests/reference)").arg(p);
         return {};
     }
     return p;

@@ -13,7 +13,7 @@ QString shared_path(const QString& rel, QString* error);
 QString source_path(const QString& rel);
 // Absolute path under the build directory.
 QString build_path(const QString& rel);
-// node_modules of tests/reference (npm ci'd by the README's set-up).
+// node_modules of tests/reference (installed by scripts/setup.sh).
 QString reference_modules(QString* error);
 
 struct ProcessResult {

@@ -149,8 +149,8 @@ private slots:
     void initTestCase() {
         lib_ = dlopen(kGgmlBase, RTLD_NOW | RTLD_LOCAL);
         if (!lib_)
-            QFAIL(qPrintable(QStringLiteral("cannot load the reference ggml (%1): %2 — run `npm ci` in "
-                                            "tests/reference to install node-llama-cpp")
+            QFAIL(qPrintable(QStringLiteral("cannot load the reference ggml (%1): %2 — run `bash scripts/setup.sh`, which installs "
+                                            "node-llama-cpp into tests/reference")
                                  .arg(QString::fromUtf8(kGgmlBase), QString::fromUtf8(dlerror()))));
         get_traits_ = reinterpret_cast<GetTypeTraitsFn>(dlsym(lib_, "ggml_get_type_traits"));
         quantize_chunk_ = reinterpret_cast<QuantizeChunkFn>(dlsym(lib_, "ggml_quantize_chunk"));

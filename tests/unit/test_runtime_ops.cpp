@@ -85,12 +85,16 @@ private slots:
         std::vector<float> row0(32), row1(32);
         QVERIFY(rt::tensor_row(row0, *w, 0).ok());
         QVERIFY(rt::tensor_row(row1, *w, 1).ok());
+        // x's amax is 127, so ggml's Q8_0 activation scale is exactly 1: 127 stays, 0.5 rounds to 0.
         std::vector<float> x(32, 0.0f);
-        x[0] = 1.0f;   // picks w[r][0]
-        x[31] = 1.0f;  // and w[r][31]; x's amax is 1 -> scale 1/127, 1.0 stays exact
+        x[0] = 127.0f;  // picks w[r][0]
+        x[31] = 127.0f; // and w[r][31]
+        x[5] = 0.5f;    // lost to rounding (half to even) with ActRounding::Ggml only
         std::vector<float> y(2);
         QVERIFY(rt::matvec(y, *w, x, rt::ActRounding::Ggml).ok());
-        expect_near(y, {double(row0[0]) + row0[31], double(row1[0]) + row1[31]}, 1e-6);
+        expect_near(y, {127.0 * (double(row0[0]) + row0[31]), 127.0 * (double(row1[0]) + row1[31])}, 1e-4);
+        QVERIFY(rt::matvec(y, *w, x, rt::ActRounding::Exact).ok());
+        expect_near(y, {127.0 * (double(row0[0]) + row0[31]) + 0.5 * row0[5], 127.0 * (double(row1[0]) + row1[31]) + 0.5 * row1[5]}, 1e-4);
         QVERIFY(std::fabs(row0[0] - (-2.0f)) < 0.02f);  // ~ -16/8, within one Q8_0 step
     }
 
