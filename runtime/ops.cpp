@@ -161,7 +161,7 @@ void rope(std::span<float> x, int64_t n_heads, int64_t head_dim, int64_t rope_di
     for (int64_t h = 0; h < n_heads; ++h) {
         float* v = x.data() + h * head_dim;
         float angle = float(pos);
-        for (int64_t i = 0; i < rope_dim; i += 2) {
+        for (int64_t i = 0; i + 1 < rope_dim; i += 2) {
             const float c = std::cos(angle), s = std::sin(angle);
             const float a = v[i], b = v[i + 1];
             v[i] = a * c - b * s;

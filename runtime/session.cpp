@@ -341,4 +341,6 @@ Result<std::vector<int32_t>> greedy_generate(Session& s, std::span<const int32_t
     return out;
 }
 
+#undef EF_ASSIGN
+
 }  // namespace ef

@@ -64,7 +64,8 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     double m = 0.0;
     for (size_t i = 0; i < a.size(); ++i) {
         const double d = std::fabs(double(a[i]) - double(b[i]));
-        if (!(d <= m)) m = d;  // NaN propagates as a failure
+        if (std::isnan(d)) return INFINITY;  // a NaN on either side is a mismatch
+        m = std::max(m, d);
     }
     return m;
 }
@@ -125,7 +126,7 @@ bool matches(const Run& ours, const Reference& ref, const QString& what, QString
     for (size_t p = 0; p < ours.logits.size(); ++p) {
         const double d = max_abs_diff(ours.logits[p], ref.logits[p]);
         qInfo("%s position %zu: max |logit diff| = %.3g", qPrintable(what), p, d);
-        if (!(d <= worst)) worst = d;
+        worst = std::max(worst, d);
     }
     if (!(worst <= kTol)) {
         *why = QStringLiteral("%1: logits differ from llama.cpp's by %2 (> %3)").arg(what).arg(worst).arg(kTol);

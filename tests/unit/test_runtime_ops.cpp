@@ -3,7 +3,9 @@
 #include <cmath>
 #include <vector>
 
+#include "core/synth.h"
 #include "runtime/ops.h"
+#include "runtime/session.h"
 
 using namespace ef;
 
@@ -196,6 +198,46 @@ private slots:
         rt::ssd_step(y2, S2, std::vector<float>{1, 3}, std::vector<float>{0}, std::vector<float>{-1}, std::vector<float>{1},
                      std::vector<float>{1}, std::vector<float>{0}, 1, 2, 1, 1);
         expect_near(y2, {kLn2, 3 * kLn2}, 1e-6);
+    }
+
+    // Session bookkeeping (the numbers themselves are checked against llama.cpp in
+    // tests/model/test_runtime_vs_llamacpp.cpp).
+    void session_reset_and_errors() {
+        SynthOptions o;
+        o.arch = "llama";
+        o.dim = 32;
+        o.n_layers = 1;
+        o.vocab = 300;
+        auto m = synth_model(o);
+        QVERIFY(m.ok());
+        SessionOptions so;
+        so.max_positions = 3;
+        auto s = Session::create(*m, so);
+        QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+        const std::vector<int32_t> toks{1, 270, 5};
+        auto a = s->prefill(toks);
+        QVERIFY(a.ok());
+        QCOMPARE(a->size(), size_t(300));
+        QCOMPARE(s->position(), int64_t(3));
+        auto full = s->eval(7);
+        QVERIFY(!full.ok());
+        QVERIFY2(full.message().find("context is full") != std::string::npos, full.message().c_str());
+        s->reset();
+        QCOMPARE(s->position(), int64_t(0));
+        auto b = s->prefill(toks);
+        QVERIFY(b.ok());
+        QVERIFY(*a == *b);  // same state after reset: bit-identical logits
+        s->reset();
+        auto bad = s->eval(300);
+        QVERIFY(!bad.ok());
+        QVERIFY2(bad.message().find("outside the vocabulary") != std::string::npos, bad.message().c_str());
+        // A missing weight is an error naming it, not a crash.
+        Model broken = *m;
+        std::erase_if(broken.tensors, [](const Tensor& t) { return t.name == "blk.0.attn_k.weight"; });
+        auto e = Session::create(broken);
+        QVERIFY(!e.ok());
+        QVERIFY2(e.message().find("blk.0.attn_k.weight") != std::string::npos, e.message().c_str());
+        QCOMPARE(argmax(std::vector<float>{1, 3, 3, 2}), 1);
     }
 };
 
