@@ -5,6 +5,8 @@
 #include <string>
 
 #include "quant/half.h"
+#include "runtime/kernels/kernels.h"
+#include "runtime/thread_pool.h"
 
 namespace ef::rt {
 
@@ -120,7 +122,34 @@ static Status check_rows(const Tensor& w, int64_t row0, int64_t nrows, std::stri
     return {};
 }
 
+namespace {
+
+// Rows are split across threads only when the slice holds at least this many weight bytes, and
+// each claimed chunk holds about kChunkBytes: below that, waking a second core costs more than
+// it saves (measured with tests/bench/bench_kernels.cpp; see its "split" table).
+constexpr uint64_t kMinSplitBytes = 96 * 1024;
+constexpr uint64_t kChunkBytes = 16 * 1024;
+
+// Runs rows(begin, end) over [0, nrows), on the pool when the matrix is big enough.
+template <class F>
+void for_rows(ThreadPool* pool, int64_t nrows, uint64_t row_bytes, F&& rows) {
+    const uint64_t total = uint64_t(nrows) * row_bytes;
+    if (!pool || pool->threads() < 2 || total < kMinSplitBytes) {
+        rows(int64_t(0), nrows);
+        return;
+    }
+    const int64_t chunk = std::max<int64_t>(1, int64_t(kChunkBytes / std::max<uint64_t>(1, row_bytes)));
+    pool->parallel_for(nrows, chunk, rows);
+}
+
+}  // namespace
+
 Status matvec(std::span<float> y, const Tensor& w, std::span<const float> x, ActRounding rounding, int64_t row0, int64_t nrows) {
+    return matvec(y, w, x, MatvecOptions{rounding, Kernels::Fast, nullptr}, row0, nrows);
+}
+
+Status matvec(std::span<float> y, const Tensor& w, std::span<const float> x, const MatvecOptions& opt, int64_t row0,
+              int64_t nrows) {
     if (nrows < 0) nrows = w.rows() - row0;
     EF_TRY_STATUS(check_rows(w, row0, nrows, "matvec"));
     const int64_t cols = w.row_length();
@@ -128,17 +157,35 @@ Status matvec(std::span<float> y, const Tensor& w, std::span<const float> x, Act
         return make_error("matvec with '" + w.name + "' " + shape_to_string(w.shape) + ": input has " + std::to_string(x.size()) +
                           " values, output " + std::to_string(y.size()) + " (expected " + std::to_string(cols) + ", " +
                           std::to_string(nrows) + ")");
-    const std::vector<float> xr = rounding == ActRounding::Ggml ? round_activations(w.dtype, x) : std::vector<float>(x.begin(), x.end());
     const TypeTraits& tt = type_traits(w.dtype);
     const uint64_t row_bytes = uint64_t(cols / tt.block_size) * uint64_t(tt.type_size);
-    std::vector<float> row(static_cast<size_t>(cols));
-    for (int64_t r = 0; r < nrows; ++r) {
-        tt.to_float(w.data.data() + uint64_t(row0 + r) * row_bytes, row.data(), cols);
-        // Products of two floats are exact in double, so only the sum order rounds.
-        double acc = 0.0;
-        for (int64_t j = 0; j < cols; ++j) acc += double(row[size_t(j)]) * double(xr[size_t(j)]);
-        y[size_t(r)] = float(acc);
+    const std::byte* base = w.data.data() + uint64_t(row0) * row_bytes;
+
+    const kernels::KernelTraits* kt = kernels::kernel_traits(w.dtype);
+    const bool fast = opt.kernels != Kernels::Reference && kt &&
+                      (opt.rounding == ActRounding::Ggml || w.dtype == DType::F32);
+    if (fast) {
+        // The activations in the kernel's partner type, once for all rows.
+        std::vector<uint8_t> act(kernels::act_bytes(kt->act, cols));
+        kernels::quantize_act(kt->act, x.data(), act.data(), cols);
+        const kernels::VecDotFn dot = opt.kernels == Kernels::Scalar ? kt->scalar : kt->best;
+        for_rows(opt.pool, nrows, row_bytes, [&](int64_t b, int64_t e) {
+            for (int64_t r = b; r < e; ++r) y[size_t(r)] = dot(cols, base + uint64_t(r) * row_bytes, act.data());
+        });
+        return {};
     }
+
+    const std::vector<float> xr = opt.rounding == ActRounding::Ggml ? round_activations(w.dtype, x) : std::vector<float>(x.begin(), x.end());
+    for_rows(opt.pool, nrows, row_bytes, [&](int64_t b, int64_t e) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = b; r < e; ++r) {
+            tt.to_float(base + uint64_t(r) * row_bytes, row.data(), cols);
+            // Products of two floats are exact in double, so only the sum order rounds.
+            double acc = 0.0;
+            for (int64_t j = 0; j < cols; ++j) acc += double(row[size_t(j)]) * double(xr[size_t(j)]);
+            y[size_t(r)] = float(acc);
+        }
+    });
     return {};
 }
 

@@ -1,5 +1,7 @@
 // Scalar reference operators of the forward pass (llm.c / llama2.c style): plain loops over
 // std::span, one token at a time, no threads and no SIMD, so each op reads like its formula.
+// The exception is matvec, where decode spends its time: its reference path stays selectable
+// next to SIMD kernels (runtime/kernels) and row splitting across a ThreadPool.
 // Shapes are given outermost-first like core/tensor.h: a weight (out, in) has rows of length `in`.
 //
 // The numerics follow ggml's CPU backend where the choice matters for bit-level agreement with
@@ -49,9 +51,33 @@ enum class ActRounding : uint8_t {
 // n must be a multiple of that type's block size (it is, when it is a weight row length).
 std::vector<float> round_activations(DType weight_type, std::span<const float> x);
 
-// y: (rows) = W: (rows, cols) @ x: (cols). W of any dtype with a to_float conversion: each row is
-// dequantized into a scratch row and dotted in double, so big matrices never exist as floats.
+class ThreadPool;  // runtime/thread_pool.h
+
+// Which code computes a matrix-vector product.
+enum class Kernels : uint8_t {
+    Fast,       // runtime/kernels: ggml-style dot products on the stored weights, the best SIMD
+                // kernel for this CPU (F32, F16, BF16, Q8_0, Q4_0, Q2_K..Q6_K with Ggml rounding)
+    Scalar,     // the same dot products, plain scalar code (what every SIMD kernel must equal)
+    Reference,  // dequantize each row and sum in double: the readable reference
+};
+
+struct MatvecOptions {
+    ActRounding rounding = ActRounding::Ggml;
+    Kernels kernels = Kernels::Fast;
+    // Rows are split across the pool's threads when the matrix is big enough to pay for it;
+    // every row is computed by one thread with the same code, so y does not depend on it.
+    ThreadPool* pool = nullptr;
+};
+
+// y: (rows) = W: (rows, cols) @ x: (cols). W of any dtype with a to_float conversion.
+// Reference: each row is dequantized into a scratch row and dotted in double, so big matrices
+// never exist as floats. Fast/Scalar: the activations are rounded once into the weight type's
+// partner type (as round_activations) and each stored row is dotted with them directly; weight
+// types without kernels, and ActRounding::Exact on non-F32 weights, use the reference.
 // `row0`/`nrows` select a slice of W's rows (y has nrows entries); nrows < 0 means all rows.
+Status matvec(std::span<float> y, const Tensor& w, std::span<const float> x, const MatvecOptions& options,
+              int64_t row0 = 0, int64_t nrows = -1);
+// The same with {rounding, Kernels::Fast, no pool}.
 Status matvec(std::span<float> y, const Tensor& w, std::span<const float> x, ActRounding rounding,
               int64_t row0 = 0, int64_t nrows = -1);
 

@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -35,6 +36,9 @@ struct FfnLayer {
 };
 
 std::string blk(size_t il, const char* rest) { return "blk." + std::to_string(il) + "." + rest; }
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 }  // namespace
 
@@ -95,6 +99,7 @@ Result<Session> Session::create(const Model& m, const SessionOptions& options) {
     s.model_ = &m;
     s.opts_ = options;
     if (s.opts_.max_positions <= 0) s.opts_.max_positions = c.context_length;
+    if (s.opts_.threads > 1) s.pool_ = std::make_unique<rt::ThreadPool>(s.opts_.threads);
     EF_ASSIGN(s.embed_, f.matrix("token_embd.weight"));
     s.output_ = m.find("output.weight");
     if (!s.output_) s.output_ = s.embed_;  // tied embeddings
@@ -184,7 +189,7 @@ void Session::reset() {
 namespace {
 
 // out: (dim) = attention mixer on xn: (dim), appending this position's K/V to the cache.
-Status run_attention(const ModelConfig& c, AttnLayer& a, std::span<const float> xn, int64_t pos, ActRounding r,
+Status run_attention(const ModelConfig& c, AttnLayer& a, std::span<const float> xn, int64_t pos, const rt::MatvecOptions& r,
                      std::vector<float>& out) {
     const auto& ac = c.attn;
     const int64_t q_dim = ac.n_heads * ac.head_dim, kv_dim = ac.n_kv_heads * ac.head_dim;
@@ -206,7 +211,7 @@ Status run_attention(const ModelConfig& c, AttnLayer& a, std::span<const float> 
 }
 
 // out: (dim) = Mamba-1 mixer on xn: (dim).
-Status run_mamba1(const ModelConfig& c, Mamba1Layer& w, std::span<const float> xn, ActRounding r, std::vector<float>& out) {
+Status run_mamba1(const ModelConfig& c, Mamba1Layer& w, std::span<const float> xn, const rt::MatvecOptions& r, std::vector<float>& out) {
     const auto& sc = c.ssm;
     const int64_t di = sc.d_inner, N = sc.d_state, R = sc.dt_rank;
     std::vector<float> xz(static_cast<size_t>(2 * di));  // [x; z]
@@ -234,7 +239,7 @@ Status run_mamba1(const ModelConfig& c, Mamba1Layer& w, std::span<const float> x
 }
 
 // out: (dim) = Mamba-2 mixer on xn: (dim).
-Status run_mamba2(const ModelConfig& c, Mamba2Layer& w, std::span<const float> xn, ActRounding r, std::vector<float>& out) {
+Status run_mamba2(const ModelConfig& c, Mamba2Layer& w, std::span<const float> xn, const rt::MatvecOptions& r, std::vector<float>& out) {
     const auto& sc = c.ssm;
     const int64_t di = sc.d_inner, N = sc.d_state, G = sc.n_groups, H = sc.n_heads;
     const int64_t conv_dim = di + 2 * G * N;
@@ -261,7 +266,7 @@ Status run_mamba2(const ModelConfig& c, Mamba2Layer& w, std::span<const float> x
 Status Session::run_layer(size_t il, std::vector<float>& x) {
     const ModelConfig& c = model_->config;
     Layer& L = layers_[il];
-    const ActRounding r = opts_.rounding;
+    const rt::MatvecOptions r{opts_.rounding, opts_.kernels, pool_.get()};
     std::vector<float> xn(x.size());
     rt::rmsnorm(xn, x, L.attn_norm, c.norm_eps);
 
@@ -271,10 +276,16 @@ Status Session::run_layer(size_t il, std::vector<float>& x) {
     const bool run_attn = L.has_attn && (!routed || soft || L.gate >= 0.5f);
     const bool run_ssm = L.has_ssm && (!routed || soft || L.gate < 0.5f);
     std::vector<float> attn_out, ssm_out;
-    if (run_attn) EF_TRY_STATUS(run_attention(c, L.attn, xn, pos_, r, attn_out));
+    auto t0 = Clock::now();
+    if (run_attn) {
+        EF_TRY_STATUS(run_attention(c, L.attn, xn, pos_, r, attn_out));
+        if (timings_) timings_->attention_s += seconds_since(t0);
+    }
     if (run_ssm) {
+        t0 = Clock::now();
         if (L.ssm_kind == MixerKind::Mamba1) EF_TRY_STATUS(run_mamba1(c, L.m1, xn, r, ssm_out));
         else EF_TRY_STATUS(run_mamba2(c, L.m2, xn, r, ssm_out));
+        if (timings_) (L.ssm_kind == MixerKind::Mamba1 ? timings_->mamba1_s : timings_->mamba2_s) += seconds_since(t0);
     }
     std::vector<float> mix(x.size());
     for (size_t i = 0; i < x.size(); ++i) {
@@ -284,6 +295,7 @@ Status Session::run_layer(size_t il, std::vector<float>& x) {
     }
 
     if (L.desc.ffn == FfnKind::SwiGLU) {
+        t0 = Clock::now();
         rt::rmsnorm(xn, x, L.ffn.norm, c.norm_eps);
         std::vector<float> g(static_cast<size_t>(c.ffn_hidden)), u(static_cast<size_t>(c.ffn_hidden)), f(x.size());
         EF_TRY_STATUS(rt::matvec(g, *L.ffn.gate, xn, r));
@@ -291,6 +303,7 @@ Status Session::run_layer(size_t il, std::vector<float>& x) {
         rt::swiglu(g, g, u);
         EF_TRY_STATUS(rt::matvec(f, *L.ffn.down, g, r));
         for (size_t i = 0; i < x.size(); ++i) x[i] += f[i] * c.residual_scale;
+        if (timings_) timings_->ffn_s += seconds_since(t0);
     }
     return {};
 }
@@ -301,14 +314,28 @@ Result<std::vector<float>> Session::eval(int32_t token) {
         return make_error("token id " + std::to_string(token) + " is outside the vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
     if (pos_ >= opts_.max_positions)
         return make_error("context is full: position " + std::to_string(pos_) + " of " + std::to_string(opts_.max_positions));
+    auto t0 = Clock::now();
     std::vector<float> x(static_cast<size_t>(c.dim));
     EF_TRY_STATUS(rt::tensor_row(x, *embed_, token));
     for (float& v : x) v *= c.embedding_scale;
-    for (size_t il = 0; il < layers_.size(); ++il) EF_TRY_STATUS(run_layer(il, x));
+    if (timings_) {
+        timings_->embed_s += seconds_since(t0);
+        timings_->layer_s.resize(layers_.size(), 0.0);
+    }
+    for (size_t il = 0; il < layers_.size(); ++il) {
+        t0 = Clock::now();
+        EF_TRY_STATUS(run_layer(il, x));
+        if (timings_) timings_->layer_s[il] += seconds_since(t0);
+    }
     hidden_ = x;
+    t0 = Clock::now();
     rt::rmsnorm(x, x, output_norm_, c.norm_eps);
     std::vector<float> logits(static_cast<size_t>(c.vocab_size));
-    EF_TRY_STATUS(rt::matvec(logits, *output_, x, opts_.rounding));
+    EF_TRY_STATUS(rt::matvec(logits, *output_, x, rt::MatvecOptions{opts_.rounding, opts_.kernels, pool_.get()}));
+    if (timings_) {
+        timings_->output_s += seconds_since(t0);
+        ++timings_->evals;
+    }
     const float inv = 1.0f / c.logit_scale;  // Granite divides logits by logit_scale
     for (float& v : logits) v *= inv;
     ++pos_;

@@ -12,12 +12,14 @@
 // head_dim, d_state)) for SSM layers.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "core/model.h"
 #include "core/result.h"
 #include "runtime/ops.h"
+#include "runtime/thread_pool.h"
 
 namespace ef {
 
@@ -27,11 +29,25 @@ enum class Routing : uint8_t {
     Soft,  // x + g * attention + (1 - g) * ssm: both branches, for analysis
 };
 
+// Optional time accounting for profiling (Session::set_timings): seconds summed over evals.
+// Op kinds: the mixers by kind, the FFN (with its norm), the embedding lookup, the output head
+// (final norm + projection); per-layer time also covers the layer's norm and residual adds.
+struct SessionTimings {
+    std::vector<double> layer_s;  // (n_layers)
+    double embed_s = 0, attention_s = 0, mamba1_s = 0, mamba2_s = 0, ffn_s = 0, output_s = 0;
+    int64_t evals = 0;
+    void clear() { *this = SessionTimings{}; }
+};
+
 struct SessionOptions {
     Routing routing = Routing::Hard;
     // Ggml: activations meet quantized weights the way llama.cpp's CPU backend does (see ops.h).
     rt::ActRounding rounding = rt::ActRounding::Ggml;
     int64_t max_positions = 0;  // 0: the model's context_length
+    // Threads for the matrix-vector products, the caller's included (1: no worker threads).
+    int threads = 1;
+    // Which matvec code runs (ops.h): SIMD kernels, their scalar twins, or the double reference.
+    rt::Kernels kernels = rt::Kernels::Fast;
 };
 
 class Session {
@@ -48,11 +64,14 @@ public:
     void reset();
 
     int64_t position() const { return pos_; }
+    int64_t max_positions() const { return opts_.max_positions; }  // the context size
     // The residual stream after the last layer (before output_norm) of the latest eval: (dim).
     const std::vector<float>& hidden() const { return hidden_; }
     // Attention share g per layer: the gate for routed layers, 1 for attention, 0 for SSM layers.
     const std::vector<float>& gates() const { return gates_; }
     const Model& model() const { return *model_; }
+    // Accumulate timings into *t from now on (nullptr: stop). *t must outlive its use.
+    void set_timings(SessionTimings* t) { timings_ = t; }
 
     struct Layer;  // weights and state of one layer (session.cpp)
     Session(Session&&) noexcept;
@@ -72,6 +91,8 @@ private:
     std::vector<float> gates_;
     std::vector<float> hidden_;
     int64_t pos_ = 0;
+    std::unique_ptr<rt::ThreadPool> pool_;  // when threads > 1
+    SessionTimings* timings_ = nullptr;
 };
 
 // Index of the largest value (the first one on ties), -1 for an empty vector.

@@ -12,4 +12,4 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   exec "$BIN/edgefusion-workbench" "$@"
 fi
 echo "run-workbench: no display; running the workbench's job headless through the CLI"
-"$BIN/edgefusion" inspect "${1:-$MODEL}"
+"$BIN/edgefusion" inspect "${1:-$MODEL}" --stats

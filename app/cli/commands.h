@@ -19,6 +19,7 @@ const std::vector<Command>& commands();
 int run_inspect(const std::vector<std::string>& args, Progress& progress);
 int run_convert(const std::vector<std::string>& args, Progress& progress);
 int run_synth(const std::vector<std::string>& args, Progress& progress);
+int run_evaluate(const std::vector<std::string>& args, Progress& progress);
 
 // Prints "edgefusion <cmd>: <message>" to stderr and returns the exit code for user errors.
 int fail(const char* cmd, const std::string& message);

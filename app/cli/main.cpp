@@ -87,6 +87,10 @@ const std::vector<Command>& commands() {
          "synth --arch A --dim D --layers L --vocab V [--type T] [--seed S] [--heads H] [--kv-heads K] "
          "[--ffn F] [--d-state N] [--context C] -o OUT",
          "write a seeded random model of any architecture", run_synth},
+        {"evaluate",
+         "evaluate -m MODEL [--tokenizer TOK] (--perplexity TEXT [-c N_CTX] [--chunks N] [--kl-base-out FILE [--kl-top-k K]] | "
+         "--kl-base FILE | --task arc_easy|arc_challenge|piqa|winogrande|hellaswag|lambada|all [--limit N] [--eval-dir DIR]) [--json]",
+         "perplexity, KL divergence against a base model, zero-shot task accuracy", run_evaluate},
     };
     return table;
 }

@@ -109,6 +109,36 @@ private slots:
         QVERIFY(text.out.contains("architecture  llama"));
     }
 
+    void inspect_stats_of_stories260k() {
+        EF_REQUIRE_SHARED(model, "models/stories260K.bin");
+        EF_REQUIRE_SHARED(tok, "models/tok512.bin");
+        auto r = run_process(cli_path(), {"inspect", model, "--tokenizer", tok, "--stats", "--json"});
+        QVERIFY2(r.exit_code == 0, qPrintable(r.err));
+        const auto rows = parse_json(r.out)["tensor_stats"].toArray();
+        QCOMPARE(rows.size(), 47);
+        // Independent of our readers: the embedding table is the first 512*64 floats after the
+        // llama2.c header of seven int32 (shared/README.md).
+        QFile f(model);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        f.seek(7 * 4);
+        const QByteArray raw = f.read(512 * 64 * 4);
+        QCOMPARE(raw.size(), 512 * 64 * 4);
+        const auto* v = reinterpret_cast<const float*>(raw.constData());
+        double lo = v[0], hi = v[0], sum = 0;
+        for (int i = 0; i < 512 * 64; ++i) {
+            lo = std::min(lo, double(v[i]));
+            hi = std::max(hi, double(v[i]));
+            sum += v[i];
+        }
+        QJsonObject emb;
+        for (const auto& row : rows)
+            if (row.toObject()["name"].toString() == "token_embd.weight") emb = row.toObject();
+        QCOMPARE(emb["min"].toDouble(), lo);
+        QCOMPARE(emb["max"].toDouble(), hi);
+        QVERIFY(std::abs(emb["mean"].toDouble() - sum / (512 * 64)) < 1e-9);
+        QCOMPARE(emb["nan"].toInt(), 0);
+    }
+
     void bad_input_is_an_error_not_a_crash_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<int>("code");

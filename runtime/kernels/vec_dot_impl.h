@@ -1,0 +1,41 @@
+// Internal: the per-ISA kernel entry points the traits table (kernels.cpp) points at.
+// Each ISA lives in its own file compiled with that ISA's flags. Those files must define
+// everything they use in an anonymous namespace (or use intrinsics only): an inline function
+// from a shared header compiled there with AVX-512 could be the copy the linker keeps for the
+// whole program and fault on an older CPU.
+#pragma once
+#include <cstdint>
+
+#define EF_VEC_DOT_DECLS                                       \
+    float vec_dot_f32(int64_t n, const void* w, const void* a);  \
+    float vec_dot_f16(int64_t n, const void* w, const void* a);  \
+    float vec_dot_bf16(int64_t n, const void* w, const void* a); \
+    float vec_dot_q8_0(int64_t n, const void* w, const void* a); \
+    float vec_dot_q4_0(int64_t n, const void* w, const void* a); \
+    float vec_dot_q2_K(int64_t n, const void* w, const void* a); \
+    float vec_dot_q3_K(int64_t n, const void* w, const void* a); \
+    float vec_dot_q4_K(int64_t n, const void* w, const void* a); \
+    float vec_dot_q5_K(int64_t n, const void* w, const void* a); \
+    float vec_dot_q6_K(int64_t n, const void* w, const void* a);
+
+namespace ef::rt::kernels {
+namespace scalar { EF_VEC_DOT_DECLS }
+#if defined(__x86_64__)
+namespace avx2 { EF_VEC_DOT_DECLS }
+// AVX-512 kernels exist for the float types and the 32-blocks; k-quants use the AVX2 ones.
+namespace avx512 {
+float vec_dot_f32(int64_t n, const void* w, const void* a);
+float vec_dot_f16(int64_t n, const void* w, const void* a);
+float vec_dot_bf16(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0(int64_t n, const void* w, const void* a);
+float vec_dot_q4_0(int64_t n, const void* w, const void* a);
+}  // namespace avx512
+#endif
+#if defined(__aarch64__)
+namespace neon {
+float vec_dot_f32(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0(int64_t n, const void* w, const void* a);
+float vec_dot_q4_0(int64_t n, const void* w, const void* a);
+}  // namespace neon
+#endif
+}  // namespace ef::rt::kernels

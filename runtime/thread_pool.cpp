@@ -1,0 +1,111 @@
+#include "runtime/thread_pool.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace ef::rt {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+ThreadPool::ThreadPool(int threads, int spin_us) : spin_us_(std::max(0, spin_us)) {
+    const int workers = std::max(1, threads) - 1;
+    workers_.reserve(size_t(workers));
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+    stop_.store(true);
+    gen_.fetch_add(1);
+    {
+        std::lock_guard lock(sleep_mutex_);
+        wake_.notify_all();
+    }
+    for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::work_on(uint32_t gen) {
+    const Fn fn = fn_.load(std::memory_order_relaxed);
+    void* const ctx = ctx_.load(std::memory_order_relaxed);
+    const int64_t n = n_.load(std::memory_order_relaxed);
+    const int64_t chunk = chunk_.load(std::memory_order_relaxed);
+    for (;;) {
+        uint64_t v = work_.load(std::memory_order_acquire);
+        int64_t b = 0;
+        do {
+            if (uint32_t(v >> 32) != gen) return;  // a later job: this one is over
+            b = int64_t(uint32_t(v));
+            if (b >= n) return;
+        } while (!work_.compare_exchange_weak(v, v + uint64_t(chunk), std::memory_order_acq_rel));
+        const int64_t e = std::min(n, b + chunk);
+        fn(ctx, b, e);
+        done_.fetch_add(e - b, std::memory_order_release);
+    }
+}
+
+void ThreadPool::worker_loop() {
+    uint32_t seen = gen_.load();
+    for (;;) {
+        uint32_t g = gen_.load(std::memory_order_acquire);
+        if (g == seen) {
+            // Poll for a while (cheap and quick to react), then sleep until the next job.
+            const auto t0 = Clock::now();
+            for (int i = 1; g == seen; ++i) {
+                cpu_relax();
+                g = gen_.load(std::memory_order_acquire);
+                if ((i & 255) == 0 && Clock::now() - t0 > std::chrono::microseconds(spin_us_)) break;
+            }
+            if (g == seen) {
+                std::unique_lock lock(sleep_mutex_);
+                sleepers_.fetch_add(1);  // before re-reading gen_: pairs with run()'s store-then-check
+                wake_.wait(lock, [&] { return gen_.load() != seen; });
+                sleepers_.fetch_sub(1);
+                continue;
+            }
+        }
+        seen = g;
+        if (stop_.load()) return;
+        work_on(g);
+    }
+}
+
+void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
+    if (n <= 0) return;
+    chunk = std::max<int64_t>(1, chunk);
+    if (workers_.empty() || n <= chunk) {
+        fn(ctx, 0, n);
+        return;
+    }
+    std::lock_guard lock(job_mutex_);
+    fn_.store(fn, std::memory_order_relaxed);
+    ctx_.store(ctx, std::memory_order_relaxed);
+    n_.store(n, std::memory_order_relaxed);
+    chunk_.store(chunk, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    const uint32_t g = gen_.load() + 1;
+    work_.store(uint64_t(g) << 32, std::memory_order_release);
+    gen_.store(g);  // seq_cst, paired with the sleepers_ check below
+    if (sleepers_.load() > 0) {  // rare while decoding: workers spin between jobs
+        std::lock_guard wake_lock(sleep_mutex_);
+        wake_.notify_all();
+    }
+    work_on(g);
+    // Wait only for chunks other threads claimed; they are running right now.
+    for (int i = 1; done_.load(std::memory_order_acquire) < n; ++i) {
+        cpu_relax();
+        if ((i & 1023) == 0) std::this_thread::yield();
+    }
+}
+
+}  // namespace ef::rt

@@ -1,0 +1,65 @@
+// A fixed pool of worker threads for splitting one job (the rows of a matrix-vector product)
+// across cores. Built once per session, so no thread is created per token. Between jobs a
+// worker spins for a short while (decode issues jobs every few microseconds) and then sleeps on
+// a condition variable, so an idle pool costs nothing.
+//
+// Work is handed out in chunks claimed from a shared counter, so a worker that is late (the OS
+// ran something else on its core) simply finds no work left; the caller also works and only
+// waits for chunks that were actually claimed. Each index runs on exactly one thread with the
+// same code, so results do not depend on the thread count.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace ef::rt {
+
+class ThreadPool {
+public:
+    // threads: total threads including the caller (>= 1; 1 means no workers).
+    // spin_us: how long an idle worker polls for the next job before sleeping.
+    explicit ThreadPool(int threads, int spin_us = 200);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int threads() const { return int(workers_.size()) + 1; }
+
+    // Calls fn(begin, end) on disjoint ranges covering [0, n), each `chunk` long (the last may be
+    // shorter), from the calling thread and the workers; returns when all have run. n < 2^31.
+    // One job at a time: concurrent callers are serialized.
+    template <class F>
+    void parallel_for(int64_t n, int64_t chunk, F&& fn) {
+        using Fv = std::remove_reference_t<F>;
+        run(n, chunk, [](void* ctx, int64_t b, int64_t e) { (*static_cast<Fv*>(ctx))(b, e); },
+            const_cast<void*>(static_cast<const void*>(&fn)));
+    }
+
+private:
+    using Fn = void (*)(void* ctx, int64_t begin, int64_t end);
+    void run(int64_t n, int64_t chunk, Fn fn, void* ctx);
+    void work_on(uint32_t gen);  // claims and runs chunks of job `gen` until none are left
+    void worker_loop();
+
+    std::vector<std::thread> workers_;
+    std::mutex job_mutex_;
+    int spin_us_;
+    // The current job. Written by the caller between jobs; a worker uses them only after it
+    // claimed a chunk of that job, which keeps them stable until the chunk is done.
+    std::atomic<Fn> fn_{nullptr};
+    std::atomic<void*> ctx_{nullptr};
+    std::atomic<int64_t> n_{0}, chunk_{1};
+    std::atomic<uint64_t> work_{0};   // (job generation << 32) | next unclaimed index
+    std::atomic<int64_t> done_{0};    // indices finished in the current job
+    std::atomic<uint32_t> gen_{0};    // bumped once per job (and at shutdown)
+    std::atomic<int> sleepers_{0};
+    std::mutex sleep_mutex_;  // sleeping workers wait on wake_ under it
+    std::condition_variable wake_;
+    std::atomic<bool> stop_{false};
+};
+
+}  // namespace ef::rt
