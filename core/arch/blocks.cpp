@@ -94,6 +94,16 @@ std::vector<TensorSpec> plan_specs(const ModelConfig& c, const std::vector<Layer
 
 // ---- HF names ----------------------------------------------------------------------------------
 
+HfNaming mamba_backbone_naming() {
+    HfNaming n;
+    n.embed = "backbone.embeddings.weight";
+    n.final_norm = "backbone.norm_f.weight";
+    n.layer_prefix = "backbone.layers.";
+    n.attn_norm = "norm";
+    n.ssm = "mixer";
+    return n;
+}
+
 std::vector<HfTensorMapping> hf_map_from_specs(const std::vector<TensorSpec>& specs, const ModelConfig& c,
                                                const std::vector<LayerDesc>& layers, const HfNaming& n) {
     std::vector<HfTensorMapping> out;

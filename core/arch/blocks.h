@@ -55,6 +55,9 @@ struct HfNaming {
     bool rope_permute = true;       // q/k stored in HF rotate-half order
     bool fused_gate_up = false;     // Granite: <mlp>.input_linear = [gate; up], <mlp>.output_linear
 };
+// transformers' Mamba / Mamba2 checkpoints: backbone.embeddings, backbone.layers.N.{norm, mixer.*},
+// backbone.norm_f.
+HfNaming mamba_backbone_naming();
 // Maps every spec through `naming`; canonical names it does not know are left out.
 std::vector<HfTensorMapping> hf_map_from_specs(const std::vector<TensorSpec>& specs, const ModelConfig& c,
                                                const std::vector<LayerDesc>& layers, const HfNaming& naming);

@@ -115,13 +115,7 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c, const std::vector<Lay
 }
 
 std::vector<HfTensorMapping> hf_tensor_map(const ModelConfig& c, const std::vector<LayerDesc>& layers) {
-    arch::HfNaming n;
-    n.embed = "backbone.embeddings.weight";
-    n.final_norm = "backbone.norm_f.weight";
-    n.layer_prefix = "backbone.layers.";
-    n.attn_norm = "norm";
-    n.ssm = "mixer";
-    return arch::hf_map_from_specs(tensor_specs(c, layers), c, layers, n);
+    return arch::hf_map_from_specs(tensor_specs(c, layers), c, layers, arch::mamba_backbone_naming());
 }
 
 Status check_config(const ModelConfig& c, const std::vector<LayerDesc>& layers) {
