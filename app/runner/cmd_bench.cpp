@@ -62,6 +62,7 @@ int run_bench(const std::vector<std::string>& argv, Progress& progress) {
     const Model& m = *L.model;
     SessionOptions so;
     so.routing = L.routing;
+    so.threads = L.threads;
     auto s = Session::create(m, so);
     if (!s) return fail(cmd, s.message());
 
@@ -128,6 +129,7 @@ int run_profile(const std::vector<std::string>& argv, Progress& progress) {
     if (!n_ctx) return fail(cmd, n_ctx.message(), kUsage);
     SessionOptions so;
     so.routing = L.routing;
+    so.threads = L.threads;
     auto s = Session::create(m, so);
     if (!s) return fail(cmd, s.message());
 

@@ -58,6 +58,7 @@ int run_generate(const std::vector<std::string>& argv, Progress& progress) {
     if (!tok) return fail(cmd, L.model->source_path + ": " + tok.message());
     SessionOptions so;
     so.routing = L.routing;
+    so.threads = L.threads;
     auto s = Session::create(*L.model, so);
     if (!s) return fail(cmd, s.message());
 
