@@ -55,8 +55,11 @@ void ThreadPool::work_on(uint32_t gen) {
 }
 
 void ThreadPool::worker_loop() {
-    uint32_t seen = gen_.load();
+    // Generations start at 1. A worker that starts late sees the current one as new: it then
+    // finds that job's chunks taken (or helps), and it cannot miss a shutdown that came first.
+    uint32_t seen = 0;
     for (;;) {
+        if (stop_.load()) return;
         uint32_t g = gen_.load(std::memory_order_acquire);
         if (g == seen) {
             // Poll for a while (cheap and quick to react), then sleep until the next job.
@@ -69,7 +72,7 @@ void ThreadPool::worker_loop() {
             if (g == seen) {
                 std::unique_lock lock(sleep_mutex_);
                 sleepers_.fetch_add(1);  // before re-reading gen_: pairs with run()'s store-then-check
-                wake_.wait(lock, [&] { return gen_.load() != seen; });
+                wake_.wait(lock, [&] { return gen_.load() != seen || stop_.load(); });
                 sleepers_.fetch_sub(1);
                 continue;
             }
@@ -84,7 +87,7 @@ void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
     if (n <= 0) return;
     chunk = std::max<int64_t>(1, chunk);
     if (workers_.empty() || n <= chunk) {
-        fn(ctx, 0, n);
+        for (int64_t b = 0; b < n; b += chunk) fn(ctx, b, std::min(n, b + chunk));
         return;
     }
     std::lock_guard lock(job_mutex_);

@@ -10,6 +10,7 @@ DEB_PACKAGES=(
   libeigen3-dev libhdf5-dev hdf5-tools python3-h5py python3-numpy
   libzstd-dev libssh-dev nlohmann-json3-dev libyaml-cpp-dev
   xvfb xauth time nodejs npm
+  g++-aarch64-linux-gnu qemu-user file  # the board build (static aarch64) and its tests under qemu
 )
 
 missing=()

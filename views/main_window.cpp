@@ -25,6 +25,7 @@
 #include "views/model_info_view.h"
 #include "views/model_loader.h"
 #include "views/model_tree_model.h"
+#include "views/runtime_panel.h"
 #include "views/tensor_table_model.h"
 
 namespace ef::views {
@@ -170,6 +171,7 @@ void MainWindow::onLoaded(const QString& path, const std::shared_ptr<const Model
     tree_model_->setModel(model_);
     table_model_->setModel(model_);
     info_->setModel(model_);
+    runtime_->setModel(model_);
     tree_view_->expandToDepth(0);
     setWindowTitle(tr("%1 — EdgeFusion Workbench").arg(QFileInfo(path).fileName()));
     setWindowFilePath(current_file_);

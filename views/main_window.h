@@ -26,6 +26,7 @@ class HeatmapWidget;
 class ModelInfoView;
 class ModelLoader;
 class ModelTreeModel;
+class RuntimePanel;
 class TensorTableModel;
 
 // Fusion style, a neutral palette and a readable default font, shared by the app and the tests.
@@ -64,6 +65,10 @@ public:
     HeatmapWidget* heatmapWidget() const { return heatmap_; }
     ModelInfoView* infoView() const { return info_; }
     QPlainTextEdit* logView() const { return log_; }
+    RuntimePanel* runtimePanel() const { return runtime_; }
+    QDockWidget* runtimeDock() const { return runtime_dock_; }
+    // Raises the Runtime dock and gives it room (View ▸ Runtime).
+    void showRuntime();
 
 signals:
     void modelLoaded(QString path);
@@ -115,6 +120,8 @@ private:
     QDockWidget* table_dock_ = nullptr;
     QDockWidget* info_dock_ = nullptr;
     QDockWidget* log_dock_ = nullptr;
+    RuntimePanel* runtime_ = nullptr;
+    QDockWidget* runtime_dock_ = nullptr;
 };
 
 }  // namespace ef::views

@@ -22,6 +22,7 @@
 #include "views/main_window.h"
 #include "views/model_info_view.h"
 #include "views/model_tree_model.h"
+#include "views/runtime_panel.h"
 #include "views/tensor_table_model.h"
 
 namespace ef::views {
@@ -116,6 +117,13 @@ void MainWindow::buildDocks() {
     log_dock_ = make_dock(this, tr("Log"), "logDock", log_);
     addDockWidget(Qt::BottomDockWidgetArea, log_dock_);
     tabifyDockWidget(table_dock_, log_dock_);
+
+    // Runtime (tabbed with the table and the log: its charts and output want the full width).
+    runtime_ = new RuntimePanel;
+    runtime_dock_ = make_dock(this, tr("Runtime"), "runtimeDock", runtime_);
+    addDockWidget(Qt::BottomDockWidgetArea, runtime_dock_);
+    tabifyDockWidget(log_dock_, runtime_dock_);
+    connect(runtime_, &RuntimePanel::message, this, [this](const QString& text, bool error) { log(text, error); });
     table_dock_->raise();
 
     // The table spans the whole width below: ten columns of statistics need the room.
@@ -140,6 +148,8 @@ void MainWindow::buildMenus() {
 
     view_menu_ = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* d : {tree_dock_, table_dock_, info_dock_, log_dock_}) view_menu_->addAction(d->toggleViewAction());
+    view_menu_->addAction(runtime_dock_->toggleViewAction());
+    view_menu_->addAction(tr("Show &Runtime Panel"), QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::showRuntime);
     view_menu_->addSeparator();
     view_menu_->addAction(tr("Zoom &In"), QKeySequence::ZoomIn, heatmap_, &HeatmapWidget::zoomIn);
     view_menu_->addAction(tr("Zoom &Out"), QKeySequence::ZoomOut, heatmap_, &HeatmapWidget::zoomOut);
@@ -164,6 +174,13 @@ void MainWindow::buildStatusBar() {
     statusBar()->addPermanentWidget(load_progress_);
     statusBar()->addPermanentWidget(cancel_button_);
     setLoadingUi(false);
+}
+
+void MainWindow::showRuntime() {
+    runtime_dock_->show();
+    runtime_dock_->raise();
+    // The output, the sampling controls and two charts need more than the table's default height.
+    if (runtime_dock_->height() < 400) resizeDocks({runtime_dock_}, {430}, Qt::Vertical);
 }
 
 void MainWindow::setLoadingUi(bool loading) {

@@ -52,9 +52,12 @@ int run_bench(const std::vector<std::string>& argv, Progress& progress) {
                {{"--pp", "-p", true, "prompt tokens for the prefill test (default 512; 0 = skip)"},
                 {"--tg", "-n", true, "tokens for the decode test (default 128; 0 = skip)"},
                 {"--repetitions", "-r", true, "repetitions (default 5)"},
-                {"--json", "", false, "print JSON"}},
+                {"--json", "", false, "print JSON"},
+                {"--output", "-o", true, "md (default) or json, as llama-bench's -o"}},
                a))
         return kUsage;
+    const std::string output = a.has("--json") ? "json" : a.get("--output").value_or("md");
+    if (output != "md" && output != "json") return fail(cmd, "-o: expected md or json, got '" + output + "'", kUsage);
     SpeedArgs sa;
     if (int rc = read_speed_args(cmd, a, {512, 128, 5}, sa)) return rc;
     Loaded L;
@@ -84,7 +87,7 @@ int run_bench(const std::vector<std::string>& argv, Progress& progress) {
     }
 
     const std::string label = model_label(m);
-    if (a.has("--json")) {
+    if (output == "json") {
         std::printf("[\n");
         for (size_t i = 0; i < rows.size(); ++i) {
             const Row& r = rows[i];
@@ -147,7 +150,8 @@ int run_profile(const std::vector<std::string>& argv, Progress& progress) {
     // Where the time goes: one more decode pass with the session's timers on.
     SessionTimings t;
     s->set_timings(&t);
-    auto timed = bench_decode(*s, std::max(sa.tg, 1), 1, 3, progress);
+    const int timed_n = int(std::min<int64_t>(std::max(sa.tg, 64), s->max_positions()));
+    auto timed = bench_decode(*s, timed_n, 1, 3, progress);
     s->set_timings(nullptr);
     if (!timed) return fail(cmd, timed.message());
     const double per_tok_ms = t.evals > 0 ? 1e3 / double(t.evals) : 0.0;

@@ -36,8 +36,10 @@ const Cmd kCommands[] = {
      "[--repeat-last-n N] [-s|--seed S] [-t|--threads T] [--ignore-eos] [--json]",
      ef::run::run_generate},
     {"perplexity", "perplexity -m MODEL -f TEXT [-c N_CTX] [--chunks N] [-t|--threads T]", ef::run::run_perplexity},
-    {"bench", "bench -m MODEL [-p|--pp N] [-n|--tg N] [-r REPS] [-t|--threads T] [--json]", ef::run::run_bench},
+    {"bench", "bench -m MODEL [-p|--pp N] [-n|--tg N] [-r REPS] [-t|--threads T] [--json | -o md|json]", ef::run::run_bench},
     {"profile", "profile -m MODEL [--pp N] [--tg N] [-r REPS] [-c N_CTX] [-t|--threads T] [--json]", ef::run::run_profile},
+    {"selftest", "selftest [-s|--seed S]   (every SIMD kernel of this CPU against its scalar reference)",
+     ef::run::run_selftest},
 };
 
 void print_usage(FILE* f) {

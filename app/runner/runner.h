@@ -20,6 +20,7 @@ int run_generate(const std::vector<std::string>& argv, Progress& progress);
 int run_perplexity(const std::vector<std::string>& argv, Progress& progress);
 int run_bench(const std::vector<std::string>& argv, Progress& progress);
 int run_profile(const std::vector<std::string>& argv, Progress& progress);
+int run_selftest(const std::vector<std::string>& argv, Progress& progress);
 
 // "edgefusion-run <cmd>: <message>" on stderr; returns code.
 int fail(const char* cmd, const std::string& message, int code = kError);

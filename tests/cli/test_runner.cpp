@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "core/formats/format.h"
+#include "core/synth.h"
 #include "tests/support/test_support.h"
 
 using namespace ef;
@@ -143,6 +144,12 @@ private slots:
         QVERIFY2(a.exit_code == 0, qPrintable(a.err));
         QCOMPARE(a.out, b.out);
         QVERIFY(a.out != c.out);
+        // --threads reaches the session and does not change what is computed.
+        const auto t = run_process(runner(), {"generate", "-m", bin_, "-p", "Once", "-n", "30", "--temp", "1.0", "--top-k", "0",
+                                              "--top-p", "1", "--min-p", "0", "--seed", "5", "--threads", "2"});
+        QVERIFY2(t.exit_code == 0, qPrintable(t.err));
+        QCOMPARE(t.out, a.out);
+        QVERIFY2(t.err.contains("threads: 2"), qPrintable(t.err));
     }
 
     // llama-perplexity's estimate, with llama.cpp's logits on the same windows, here.
@@ -269,6 +276,59 @@ private slots:
         }
         const QJsonObject ops = o["ops_ms_per_token"].toObject();
         for (const char* k : {"attention", "ffn", "output"}) QVERIFY2(ops[k].toDouble() > 0, k);
+    }
+
+    // A routed (edgefusion) model: the memory numbers follow the config and the hard-routed path
+    // (gate = sigmoid(alpha / T) >= 0.5 runs attention, else the SSM branch), computed here.
+    void profileRoutedModel() {
+        SynthOptions so;
+        so.arch = "edgefusion";
+        so.dim = 64;
+        so.n_layers = 4;
+        so.vocab = 300;
+        so.seed = 21;
+        so.context_length = 256;
+        auto m = synth_model(so);
+        QVERIFY2(m.ok(), m.ok() ? "" : m.message().c_str());
+        const QString path = dir_.filePath("routed.gguf");
+        QVERIFY(save_model(*m, path.toStdString()).ok());
+        const auto r = run_process(runner(), {"profile", "-m", path, "--pp", "8", "--tg", "8", "-r", "1", "--json"});
+        QVERIFY2(r.exit_code == 0, qPrintable(r.err));
+        const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+        const ModelConfig& c = m->config;
+        qint64 kv = 0, ssm = 0;
+        int n_attn = 0, n_ssm = 0;
+        for (size_t il = 0; il < m->layers.size(); ++il) {
+            const LayerDesc& d = m->layers[il];
+            bool attn = d.mixer == MixerKind::Attention;
+            MixerKind branch = d.mixer;
+            if (d.mixer == MixerKind::Routed) {
+                const Tensor* g = m->find("blk." + std::to_string(il) + ".router_gate");
+                QVERIFY(g);
+                const auto alpha_v = g->to_f32();
+                QVERIFY(alpha_v.ok() && alpha_v->size() == 1);
+                const float alpha = (*alpha_v)[0];
+                attn = 1.0 / (1.0 + std::exp(-double(alpha) / c.router_temperature)) >= 0.5;
+                branch = attn ? MixerKind::Attention : d.ssm_branch;
+            }
+            if (attn) {
+                kv += 2LL * c.attn.n_kv_heads * c.attn.head_dim * c.context_length * 4;
+                ++n_attn;
+            } else if (branch == MixerKind::Mamba2) {
+                ssm += 4LL * ((c.ssm.d_inner + 2 * c.ssm.n_groups * c.ssm.d_state) * (c.ssm.d_conv - 1) + c.ssm.d_inner * c.ssm.d_state);
+                ++n_ssm;
+            } else if (branch == MixerKind::Mamba1) {
+                ssm += 4LL * (c.ssm.d_inner * (c.ssm.d_conv - 1) + c.ssm.d_inner * c.ssm.d_state);
+                ++n_ssm;
+            }
+        }
+        qInfo("routed path: %d attention, %d SSM layers", n_attn, n_ssm);
+        QVERIFY(n_ssm > 0);
+        QCOMPARE(o["kv_cache_bytes"].toInteger(), kv);
+        QCOMPARE(o["ssm_state_bytes"].toInteger(), ssm);
+        QCOMPARE(o["layers"].toArray().size(), 4);
+        QVERIFY(o["gflops_per_token"].toDouble() > 0);
+        QVERIFY(o["decode"].toObject()["avg_ts"].toDouble() > 0);
     }
 
     void badInput_data() {

@@ -1,12 +1,16 @@
 // Sampling (runtime/sampler.h): each filter on hand-made logits against survivors computed here by
 // the filter's definition; the chain's order; seeded reproducibility; temperature 0 == argmax; and
-// the draw's frequencies against the softmax.
+// the draw's frequencies against the softmax. The generation loop (runtime/generate.h) on a synth
+// model: greedy equals greedy_generate, and it stops at EOG tokens, the context end, the callback
+// and cancellation.
 #include <QtTest>
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <set>
 
+#include "core/synth.h"
+#include "runtime/generate.h"
 #include "runtime/sampler.h"
 
 using namespace ef;
@@ -310,6 +314,82 @@ private slots:
         auto s = Sampler::create(p);
         QVERIFY(!s.ok());
         QVERIFY(!s.message().empty());
+    }
+
+    void generateLoop() {
+        SynthOptions so;
+        so.arch = "llama";
+        so.dim = 64;
+        so.n_layers = 2;
+        so.vocab = 300;
+        so.seed = 11;
+        so.context_length = 24;
+        auto m = synth_model(so);
+        QVERIFY2(m.ok(), m.ok() ? "" : m.message().c_str());
+        auto tok = Tokenizer::create(m->vocab);
+        QVERIFY2(tok.ok(), tok.ok() ? "" : tok.message().c_str());
+        auto s = Session::create(*m);
+        QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+
+        GenerateOptions go;
+        go.n_predict = 8;
+        go.sampling.temperature = 0.0f;
+        go.stop_at_eog = false;
+        std::string streamed;
+        std::vector<int32_t> seen;
+        auto r = generate(*s, *tok, "abc", go, [&](int32_t id, const std::string& piece) {
+            seen.push_back(id);
+            streamed += piece;
+            return true;
+        });
+        QVERIFY2(r.ok(), r.ok() ? "" : r.message().c_str());
+        QCOMPARE(r->tokens.size(), size_t(8));
+        QVERIFY(r->tokens == seen);
+        QCOMPARE(r->text, streamed);
+        QVERIFY(r->stop == StopReason::Count);
+        QCOMPARE(r->prompt_tokens.front(), m->vocab.bos_id);
+        // The same tokens as the session's own greedy loop.
+        s->reset();
+        auto g = greedy_generate(*s, r->prompt_tokens, 8);
+        QVERIFY(g.ok());
+        QVERIFY(*g == r->tokens);
+
+        // Stop at an end-of-generation token: make the first greedy token the EOS.
+        Model m2 = *m;
+        m2.vocab.eos_id = r->tokens[0];
+        const auto eog = eog_tokens(m2.vocab);
+        QVERIFY(std::find(eog.begin(), eog.end(), r->tokens[0]) != eog.end());
+        auto s2 = Session::create(m2);
+        QVERIFY(s2.ok());
+        go.stop_at_eog = true;
+        auto e = generate(*s2, *tok, "abc", go);
+        QVERIFY(e.ok());
+        QVERIFY(e->stop == StopReason::EndOfGeneration);
+        QVERIFY(e->tokens.empty());
+
+        // The callback stops it; then the context end (24 positions).
+        go.stop_at_eog = false;
+        auto c = generate(*s, *tok, "abc", go, [](int32_t, const std::string&) { return false; });
+        QVERIFY(c.ok() && c->stop == StopReason::Callback && c->tokens.size() == 1);
+        go.n_predict = 100;
+        auto f = generate(*s, *tok, "abc", go);
+        QVERIFY2(f.ok(), f.ok() ? "" : f.message().c_str());
+        QVERIFY(f->stop == StopReason::ContextFull);
+        QCOMPARE(int64_t(f->prompt_tokens.size() + f->tokens.size()), int64_t(24) + 1);  // the last token is never fed back
+
+        // Cancellation, a prompt longer than the context, bad values: errors or a clean stop.
+        Progress p;
+        p.cancel();
+        auto x = generate(*s, *tok, "abc", go, {}, p);
+        QVERIFY(x.ok() && x->stop == StopReason::Cancelled && x->tokens.empty());
+        auto longp = generate(*s, *tok, std::string(200, 'a') + " b c d e f g h i j k l m n o p q r s t u v w x y z", go);
+        QVERIFY(!longp.ok());
+        QVERIFY2(longp.message().find("context") != std::string::npos, longp.message().c_str());
+        go.n_predict = -1;
+        QVERIFY(!generate(*s, *tok, "abc", go).ok());
+        go.n_predict = 4;
+        go.sampling.top_p = 7.0f;
+        QVERIFY(!generate(*s, *tok, "abc", go).ok());
     }
 };
 

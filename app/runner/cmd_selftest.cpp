@@ -1,0 +1,187 @@
+// edgefusion-run selftest: every SIMD dot-product kernel usable on this CPU against its plain
+// scalar reference (runtime/kernels) on seeded random rows, without Qt, so it runs on the board
+// (and under qemu-aarch64 in CI). Prints the detected ISA and one table row per kernel; exits 1
+// on any mismatch. Same criteria as tests/unit/test_kernels: k-quant kernels sum integers per
+// super-block and must equal the scalar kernel bit for bit; float and legacy-quant kernels sum in
+// another order, so they may differ by float rounding (1e-5 of sum |w*a|).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "app/runner/runner.h"
+#include "quant/dtype.h"
+#include "quant/ggml_blocks.h"
+#include "quant/half.h"
+#include "runtime/cpu_features.h"
+#include "runtime/kernels/kernels.h"
+#include "runtime/ops.h"
+
+namespace ef::run {
+
+namespace {
+
+namespace K = rt::kernels;
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q3_K, DType::Q2_K};
+
+bool is_kquant(DType t) { return type_traits(t).block_size == ggml::QK_K; }
+
+std::vector<float> random_floats(std::mt19937& rng, int64_t n, float scale) {
+    std::normal_distribution<float> nd(0.0f, scale);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = nd(rng);
+    return v;
+}
+
+uint16_t random_f16(std::mt19937& rng, float lo, float hi) {
+    return f32_to_f16(std::uniform_real_distribution<float>(lo, hi)(rng));
+}
+
+// A weight row of n values in t: quantized floats, or (raw_bytes) random blocks — every quant and
+// scale bit pattern — with sane f16 super-scales.
+std::vector<std::byte> random_row(std::mt19937& rng, DType t, int64_t n, bool raw_bytes) {
+    const TypeTraits& tt = type_traits(t);
+    std::vector<std::byte> out(static_cast<size_t>(n / tt.block_size * tt.type_size));
+    const std::vector<float> f = random_floats(rng, n, 0.5f);
+    if (!tt.quantized || !raw_bytes) {
+        if (t == DType::F32) std::memcpy(out.data(), f.data(), out.size());
+        else tt.from_float_ref(f.data(), out.data(), n);
+        return out;
+    }
+    for (auto& b : out) b = std::byte(rng() & 0xff);
+    for (int64_t b = 0; b < n / tt.block_size; ++b) {
+        void* p = out.data() + b * tt.type_size;
+        switch (t) {
+            case DType::Q8_0: static_cast<ggml::block_q8_0*>(p)->d = random_f16(rng, -0.01f, 0.01f); break;
+            case DType::Q4_0: static_cast<ggml::block_q4_0*>(p)->d = random_f16(rng, -0.1f, 0.1f); break;
+            case DType::Q2_K:
+                static_cast<ggml::block_q2_K*>(p)->d = random_f16(rng, -0.05f, 0.05f);
+                static_cast<ggml::block_q2_K*>(p)->dmin = random_f16(rng, -0.05f, 0.05f);
+                break;
+            case DType::Q3_K: static_cast<ggml::block_q3_K*>(p)->d = random_f16(rng, -0.05f, 0.05f); break;
+            case DType::Q4_K:
+                static_cast<ggml::block_q4_K*>(p)->d = random_f16(rng, -0.01f, 0.01f);
+                static_cast<ggml::block_q4_K*>(p)->dmin = random_f16(rng, -0.01f, 0.01f);
+                break;
+            case DType::Q5_K:
+                static_cast<ggml::block_q5_K*>(p)->d = random_f16(rng, -0.01f, 0.01f);
+                static_cast<ggml::block_q5_K*>(p)->dmin = random_f16(rng, -0.01f, 0.01f);
+                break;
+            case DType::Q6_K: static_cast<ggml::block_q6_K*>(p)->d = random_f16(rng, -0.002f, 0.002f); break;
+            default: break;
+        }
+    }
+    return out;
+}
+
+// sum_j |w_j * a_j| in double over the dequantized row and the rounded activations: the scale
+// a reordered float sum's rounding error is measured against.
+double abs_dot(DType t, const std::vector<std::byte>& row, const std::vector<float>& x) {
+    const int64_t n = int64_t(x.size());
+    std::vector<float> w(static_cast<size_t>(n));
+    type_traits(t).to_float(row.data(), w.data(), n);
+    const std::vector<float> xr = rt::round_activations(t, x);
+    double s = 0;
+    for (size_t j = 0; j < w.size(); ++j) s += std::fabs(double(w[j]) * double(xr[j]));
+    return s;
+}
+
+struct Outcome {
+    int cases = 0, failed = 0;
+    double max_err = 0;  // largest |simd - scalar| / sum|w*a| (0 for bitwise kernels that pass)
+    std::string first_failure;
+};
+
+Outcome check(DType type, K::VecDotFn simd, const K::KernelTraits& kt, uint32_t seed) {
+    std::mt19937 rng(seed + uint32_t(type));
+    // One block, odd block counts, a real row size; float types also get ragged tails.
+    std::vector<int64_t> lengths = {256, 768, 4096};
+    if (!type_traits(type).quantized) lengths.insert(lengths.end(), {1, 7, 33, 1000});
+    else if (!is_kquant(type)) lengths.insert(lengths.end(), {32, 96});
+    Outcome o;
+    for (int64_t n : lengths)
+        for (int trial = 0; trial < 6; ++trial) {
+            const auto row = random_row(rng, type, n, trial % 2 == 1);
+            const auto x = random_floats(rng, n, trial < 3 ? 1.0f : 30.0f);
+            std::vector<uint8_t> a(K::act_bytes(kt.act, n));
+            K::quantize_act(kt.act, x.data(), a.data(), n);
+            const float got = simd(n, row.data(), a.data());
+            const float want = kt.scalar(n, row.data(), a.data());
+            ++o.cases;
+            bool ok;
+            if (is_kquant(type)) {
+                ok = got == want || (std::isnan(got) && std::isnan(want));
+            } else {
+                const double scale = abs_dot(type, row, x) + std::fabs(double(want));
+                const double err = std::fabs(double(got) - double(want));
+                ok = err <= 1e-5 * scale;
+                if (scale > 0) o.max_err = std::max(o.max_err, err / scale);
+            }
+            if (!ok) {
+                ++o.failed;
+                if (o.first_failure.empty()) {
+                    char buf[160];
+                    std::snprintf(buf, sizeof buf, "n %lld trial %d: got %.9g, scalar %.9g", static_cast<long long>(n),
+                                  trial, double(got), double(want));
+                    o.first_failure = buf;
+                }
+            }
+        }
+    return o;
+}
+
+}  // namespace
+
+int run_selftest(const std::vector<std::string>& argv, Progress& progress) {
+    const std::vector<cli::OptionSpec> specs = {{"--seed", "-s", true, "random seed (default 20261123)"}};
+    auto a = cli::parse_args(argv, specs);
+    if (!a) return fail("selftest", a.message() + "\noptions:\n" + cli::options_help(specs), kUsage);
+    if (!a->positional.empty()) return fail("selftest", "unexpected argument '" + a->positional.front() + "'", kUsage);
+    auto seed = a->get_int("--seed", 20261123, 0, 0xffffffffll);
+    if (!seed) return fail("selftest", seed.message(), kUsage);
+
+    // The widest kernel set this CPU runs (what the kernel table picks from).
+    K::Isa detected = K::Isa::Scalar;
+    for (K::Isa isa : {K::Isa::Avx2, K::Isa::Neon, K::Isa::Avx512})
+        if (K::isa_available(isa)) detected = isa;
+#if defined(__aarch64__)
+    const char* arch = "aarch64";
+#elif defined(__x86_64__)
+    const char* arch = "x86_64";
+#else
+    const char* arch = "other";
+#endif
+    std::printf("cpu: %s, features: %s\n", arch, rt::cpu_features_string(rt::cpu_features()).c_str());
+    std::printf("detected isa: %s\n\n", K::isa_name(detected).data());
+    std::printf("%-6s %-6s %-8s %-8s %6s %12s  %s\n", "type", "act", "kernel", "best", "cases", "max rel err", "result");
+
+    int kernels = 0, failed = 0;
+    for (DType t : kTypes) {
+        const K::KernelTraits* kt = K::kernel_traits(t);
+        if (!kt) continue;
+        for (K::Isa isa : {K::Isa::Avx2, K::Isa::Avx512, K::Isa::Neon}) {
+            const K::VecDotFn simd = K::vec_dot_for(t, isa);
+            if (!simd || !K::isa_available(isa)) continue;
+            if (progress.cancelled()) return fail("selftest", "cancelled");
+            const Outcome o = check(t, simd, *kt, uint32_t(*seed));
+            ++kernels;
+            if (o.failed) ++failed;
+            char err[32];
+            if (is_kquant(t)) std::snprintf(err, sizeof err, "%s", "bitwise");
+            else std::snprintf(err, sizeof err, "%.2e", o.max_err);
+            std::printf("%-6s %-6s %-8s %-8s %6d %12s  %s\n", dtype_name(t).data(), dtype_name(kt->act).data(),
+                        K::isa_name(isa).data(), K::isa_name(kt->best_isa).data(), o.cases, err,
+                        o.failed ? ("FAIL (" + std::to_string(o.failed) + "): " + o.first_failure).c_str() : "ok");
+        }
+    }
+    std::printf("\n%d SIMD kernels checked against their scalar references: %s\n", kernels,
+                failed ? "MISMATCH" : "all equal");
+    if (failed) return fail("selftest", std::to_string(failed) + " kernel(s) differ from the scalar reference");
+    return 0;
+}
+
+}  // namespace ef::run
