@@ -125,9 +125,11 @@ static Status check_rows(const Tensor& w, int64_t row0, int64_t nrows, std::stri
 namespace {
 
 // Rows are split across threads only when the slice holds at least this many weight bytes, and
-// each claimed chunk holds about kChunkBytes: below that, waking a second core costs more than
-// it saves (measured with tests/bench/bench_kernels.cpp; see its "split" table).
-constexpr uint64_t kMinSplitBytes = 96 * 1024;
+// each claimed chunk holds about kChunkBytes: below that, handing work to a second core costs
+// more than it saves. Measured with tests/bench/bench_kernels.cpp's "row split" table on the
+// 2-core x86 machine: Q8_0 breaks even between 128 and 256 KiB (1.26x at 256 KiB, 1.35x from
+// 512 KiB); F32, already bandwidth-bound, only gains from about 1 MiB but loses < 2% below.
+constexpr uint64_t kMinSplitBytes = 256 * 1024;
 constexpr uint64_t kChunkBytes = 16 * 1024;
 
 // Runs rows(begin, end) over [0, nrows), on the pool when the matrix is big enough.

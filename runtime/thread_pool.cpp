@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 namespace ef::rt {
 
@@ -26,6 +28,7 @@ ThreadPool::ThreadPool(int threads, int spin_us) : spin_us_(std::max(0, spin_us)
 }
 
 ThreadPool::~ThreadPool() {
+    if (std::getenv("EF_POOL_DEBUG")) std::fprintf(stderr, "pool: solo periods %lld jobs %lld late_wait_us %.0f own_us %.0f\n", (long long)solo_periods_.load(), (long long)dbg_jobs_, dbg_wait_ * 1e6, dbg_own_ * 1e6);
     stop_.store(true);
     gen_.fetch_add(1);
     {
@@ -72,7 +75,10 @@ void ThreadPool::worker_loop() {
             if (g == seen) {
                 std::unique_lock lock(sleep_mutex_);
                 sleepers_.fetch_add(1);  // before re-reading gen_: pairs with run()'s store-then-check
-                wake_.wait(lock, [&] { return gen_.load() != seen || stop_.load(); });
+                // A bounded wait, re-checking the predicate: glibc 2.36's condition variable can
+                // lose a wakeup (glibc bug 25847), which hung shutdown now and then.
+                while (!(gen_.load() != seen || stop_.load()))
+                    wake_.wait_for(lock, std::chrono::milliseconds(2));
                 sleepers_.fetch_sub(1);
                 continue;
             }
@@ -91,6 +97,12 @@ void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
         return;
     }
     std::lock_guard lock(job_mutex_);
+    if (solo_jobs_left_ > 0) {  // workers have been late: run alone for a while (see the header)
+        --solo_jobs_left_;
+        for (int64_t b = 0; b < n; b += chunk) fn(ctx, b, std::min(n, b + chunk));
+        return;
+    }
+    const auto t_start = Clock::now();
     fn_.store(fn, std::memory_order_relaxed);
     ctx_.store(ctx, std::memory_order_relaxed);
     n_.store(n, std::memory_order_relaxed);
@@ -104,10 +116,24 @@ void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
         wake_.notify_all();
     }
     work_on(g);
+    const auto t_own = Clock::now();
     // Wait only for chunks other threads claimed; they are running right now.
     for (int i = 1; done_.load(std::memory_order_acquire) < n; ++i) {
         cpu_relax();
         if ((i & 1023) == 0) std::this_thread::yield();
+    }
+    // Waiting longer than our own share took means a worker started late or was preempted
+    // (the cores are busy with other work): after repeated late jobs, stop splitting for a while.
+    const auto t_end = Clock::now();
+    ++dbg_jobs_; dbg_wait_ += std::chrono::duration<double>(t_end - t_own).count(); dbg_own_ += std::chrono::duration<double>(t_own - t_start).count();
+    if (t_end - t_own > (t_own - t_start) / 2) {
+        if (++late_score_ >= kLateLimit) {
+            late_score_ = 0;
+            solo_jobs_left_ = kSoloJobs;
+            ++solo_periods_;
+        }
+    } else if (late_score_ > 0) {
+        --late_score_;
     }
 }
 

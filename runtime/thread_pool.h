@@ -7,6 +7,12 @@
 // ran something else on its core) simply finds no work left; the caller also works and only
 // waits for chunks that were actually claimed. Each index runs on exactly one thread with the
 // same code, so results do not depend on the thread count.
+//
+// A claimed chunk must still be waited for, so a worker preempted mid-chunk (more runnable
+// threads than cores: a build, another program) stalls the caller. The pool watches for that:
+// when the caller repeatedly waits longer than its own share took, it runs the next kSoloJobs
+// jobs alone, then tries splitting again. On an otherwise idle machine this never triggers;
+// on a busy one 2 threads then cost about what 1 does instead of twice as much.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -28,6 +34,8 @@ public:
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     int threads() const { return int(workers_.size()) + 1; }
+    // How often the pool fell back to running jobs alone (see above); for benchmarks and tests.
+    int64_t solo_periods() const { return solo_periods_.load(); }
 
     // Calls fn(begin, end) on disjoint ranges covering [0, n), each `chunk` long (the last may be
     // shorter), from the calling thread and the workers; returns when all have run. n < 2^31.
@@ -60,6 +68,13 @@ private:
     std::mutex sleep_mutex_;  // sleeping workers wait on wake_ under it
     std::condition_variable wake_;
     std::atomic<bool> stop_{false};
+    // Late-worker detection (caller side, under job_mutex_).
+    static constexpr int kLateLimit = 8;
+    static constexpr int kSoloJobs = 2000;  // about 35 decode tokens of an 8-layer model
+    int late_score_ = 0;
+    int64_t dbg_jobs_ = 0; double dbg_wait_ = 0, dbg_own_ = 0;
+    int solo_jobs_left_ = 0;
+    std::atomic<int64_t> solo_periods_{0};
 };
 
 }  // namespace ef::rt

@@ -124,6 +124,11 @@ void MainWindow::buildDocks() {
     addDockWidget(Qt::BottomDockWidgetArea, runtime_dock_);
     tabifyDockWidget(log_dock_, runtime_dock_);
     connect(runtime_, &RuntimePanel::message, this, [this](const QString& text, bool error) { log(text, error); });
+    // Raised (its tab clicked): give the output, the controls and the charts their room.
+    connect(runtime_dock_, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+        if (visible && !runtime_dock_->isFloating() && runtime_dock_->height() < 400)
+            resizeDocks({runtime_dock_}, {430}, Qt::Vertical);
+    });
     table_dock_->raise();
 
     // The table spans the whole width below: ten columns of statistics need the room.
@@ -179,8 +184,7 @@ void MainWindow::buildStatusBar() {
 void MainWindow::showRuntime() {
     runtime_dock_->show();
     runtime_dock_->raise();
-    // The output, the sampling controls and two charts need more than the table's default height.
-    if (runtime_dock_->height() < 400) resizeDocks({runtime_dock_}, {430}, Qt::Vertical);
+    if (!runtime_dock_->isFloating() && runtime_dock_->height() < 400) resizeDocks({runtime_dock_}, {430}, Qt::Vertical);
 }
 
 void MainWindow::setLoadingUi(bool loading) {

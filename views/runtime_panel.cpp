@@ -3,6 +3,7 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QTabWidget>
 #include <QThread>
@@ -15,6 +16,16 @@
 namespace ef::views {
 
 namespace {
+// Tabs scroll when the dock is short, so the panel does not force its height on the docks it is
+// tabbed with.
+QScrollArea* scrolled(QWidget* w) {
+    auto* a = new QScrollArea;
+    a->setWidget(w);
+    a->setWidgetResizable(true);
+    a->setFrameShape(QFrame::NoFrame);
+    return a;
+}
+
 bool has_routed_layers(const Model& m) {
     return std::any_of(m.layers.begin(), m.layers.end(), [](const LayerDesc& d) { return d.mixer == MixerKind::Routed; });
 }
@@ -49,9 +60,9 @@ RuntimePanel::RuntimePanel(QWidget* parent) : QWidget(parent), worker_(new Runti
     generate_ = new GenerateTab(this);
     profile_ = new ProfileTab(this);
     evaluate_ = new EvaluateTab(this);
-    tabs_->addTab(generate_, tr("Generate"));
-    tabs_->addTab(profile_, tr("Profile"));
-    tabs_->addTab(evaluate_, tr("Evaluate"));
+    tabs_->addTab(scrolled(generate_), tr("Generate"));
+    tabs_->addTab(scrolled(profile_), tr("Profile"));
+    tabs_->addTab(scrolled(evaluate_), tr("Evaluate"));
     tabs_->setCornerWidget(corner, Qt::TopRightCorner);
 
     auto* l = new QVBoxLayout(this);

@@ -64,9 +64,9 @@ private:
     RuntimePanel* panel_;
     quint64 job_ = 0;
     QByteArray generated_;
-    // Speed points: tokens per second over windows of >= 50 ms between token arrivals.
+    // Speed points: tokens per second over windows of a few tokens between arrivals.
     double last_t_ = -1, tok_t_ = -1;
-    int last_n_ = 0, tok_n_ = 0;
+    int last_n_ = 0, tok_n_ = 0, window_ = 2;
     QTimer* rss_timer_;  // samples resident memory while a job runs (prefill included)
     QElapsedTimer clock_;
 };
@@ -145,7 +145,7 @@ public:
     bool isBusy() const;
     void refresh();  // re-evaluates what can run (after a job or a model change)
 
-    QTabWidget* tabs() const { return tabs_; }
+    QTabWidget* tabs() const { return tabs_; }  // Generate, Profile, Evaluate (each in a scroll area)
     GenerateTab* generateTab() const { return generate_; }
     ProfileTab* profileTab() const { return profile_; }
     EvaluateTab* evaluateTab() const { return evaluate_; }

@@ -75,6 +75,8 @@ LiveLineChart::LiveLineChart(const QString& title, const QString& x_title, const
     style_axis(ay_, y_title);
     ax_->setLabelFormat("%.3g");
     ay_->setLabelFormat("%.4g");
+    ax_->setTickType(QValueAxis::TicksDynamic);
+    ay_->setTickType(QValueAxis::TicksDynamic);
     chart->addAxis(ax_, Qt::AlignBottom);
     chart->addAxis(ay_, Qt::AlignLeft);
     for (QAbstractSeries* s : {static_cast<QAbstractSeries*>(line_), static_cast<QAbstractSeries*>(markers_)}) {
@@ -83,17 +85,41 @@ LiveLineChart::LiveLineChart(const QString& title, const QString& x_title, const
     }
     setChart(chart);
     setRenderHint(QPainter::Antialiasing);
-    setMinimumSize(220, 150);
+    setMinimumSize(220, 120);
     clear();
 }
 
-void LiveLineChart::setIntegerX(bool on) { ax_->setLabelFormat(on ? "%d" : "%.3g"); }
+void LiveLineChart::setIntegerX(bool on) {
+    integer_x_ = on;
+    ax_->setLabelFormat(on ? "%d" : "%.3g");
+}
 
 void LiveLineChart::grow(double x, double y) {
     x_max_ = std::max(x_max_, x);
     y_max_ = std::max(y_max_, y);
-    ax_->setRange(x_min_, std::max(x_min_ + 1e-9, x_max_ <= x_min_ ? x_min_ + 1 : x_max_));
-    ay_->setRange(0, nice_ceil(y_max_ * 1.08));
+    // Round ticks (1, 2, 2.5, 5 x 10^k) anchored at the axis start, about five of them.
+    double xs = nice_ceil(std::max(x_max_ - x_min_, 1e-9) / 5);
+    if (integer_x_) xs = std::max(1.0, std::round(xs));
+    ax_->setTickAnchor(x_min_);
+    ax_->setTickInterval(xs);
+    if (integer_x_)  // whole numbers (chunks): half a step of room so the end points are not clipped
+        ax_->setRange(x_min_ - 0.3, std::max(x_max_, x_min_ + 1) + 0.3);
+    else
+        ax_->setRange(x_min_, x_min_ + xs * std::max(1.0, std::ceil((x_max_ - x_min_) / xs - 1e-9)));
+    const double ys = nice_ceil(std::max(y_max_ * 1.05, 1e-9) / 4);
+    ay_->setTickAnchor(0);
+    ay_->setTickInterval(ys);
+    ay_->setRange(0, ys * std::max(1.0, std::ceil(y_max_ * 1.05 / ys)));
+    // Plain numbers: "20000", not "2e+04".
+    ay_->setLabelFormat(ys >= 1 ? "%.0f" : "%.3g");
+    if (!integer_x_) ax_->setLabelFormat(xs >= 1 ? "%.0f" : "%.3g");
+}
+
+void LiveLineChart::setSeriesNames(const QString& line, const QString& markers) {
+    line_->setName(line);
+    markers_->setName(markers);
+    chart()->legend()->setVisible(true);
+    chart()->legend()->setAlignment(Qt::AlignTop);
 }
 
 void LiveLineChart::append(double x, double y) {
@@ -113,8 +139,9 @@ void LiveLineChart::clear() {
     markers_->clear();
     x_max_ = x_min_;
     y_max_ = 0;
-    ax_->setRange(x_min_, x_min_ + 1);
-    ay_->setRange(0, 1);
+    grow(x_min_ + (integer_x_ ? 4 : 1), 1);  // an empty frame with round ticks
+    x_max_ = x_min_;
+    y_max_ = 0;
 }
 
 int LiveLineChart::pointCount() const { return int(line_->count()); }
@@ -192,7 +219,11 @@ void LayerBarChart::setLayers(const std::vector<double>& values, const std::vect
         series_->append(set);
     }
     const double mx = n ? *std::max_element(values_.begin(), values_.end()) : 0.0;
-    ax_->setRange(0, nice_ceil(mx * 1.05));
+    const double step = nice_ceil(std::max(mx * 1.05, 1e-12) / 5);
+    ax_->setTickType(QValueAxis::TicksDynamic);
+    ax_->setTickAnchor(0);
+    ax_->setTickInterval(step);
+    ax_->setRange(0, step * std::max(1.0, std::ceil(mx * 1.05 / step)));
     bars_ = n;
 }
 

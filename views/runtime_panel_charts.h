@@ -35,6 +35,8 @@ public:
     // x axis starts at `x_min` (e.g. 1 for chunk numbers); the y axis always includes 0.
     void setXMinimum(double x_min) { x_min_ = x_min; }
     void setIntegerX(bool on);
+    // Names the two series and shows the legend.
+    void setSeriesNames(const QString& line, const QString& markers);
 
 private:
     void grow(double x, double y);
@@ -43,6 +45,7 @@ private:
     QValueAxis* ax_;
     QValueAxis* ay_;
     double x_min_ = 0, x_max_ = 1, y_max_ = 1;
+    bool integer_x_ = false;
 };
 
 QColor branch_color(LayerBranch b);

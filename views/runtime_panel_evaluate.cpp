@@ -27,6 +27,8 @@ EvaluateTab::EvaluateTab(RuntimePanel* panel) : panel_(panel) {
     file->setPlaceholderText(tr("Text file (Run asks for one when empty)"));
     const QFileInfo def(QDir::current().filePath(kDefaultText));
     if (def.isFile()) file->setText(QDir::cleanPath(def.absoluteFilePath()));
+    connect(file, &QLineEdit::textChanged, file, [this](const QString& t) { file->setToolTip(t); });
+    file->setToolTip(file->text());
     browse_button = new QPushButton(tr("Browse…"));
     n_ctx = new QSpinBox;
     n_ctx->setRange(8, 1 << 16);
@@ -85,6 +87,7 @@ EvaluateTab::EvaluateTab(RuntimePanel* panel) : panel_(panel) {
     ppl_chart->setXMinimum(1);
     ppl_chart->setIntegerX(true);
     ppl_chart->clear();
+    ppl_chart->setSeriesNames(tr("running PPL (chunks 1..i)"), tr("PPL of chunk i alone"));
     ppl_chart->setToolTip(tr("Line: running PPL over chunks 1..i (llama-perplexity's [i]); grey dots: each chunk alone"));
     auto* l = new QHBoxLayout(this);
     l->setContentsMargins(6, 6, 6, 4);
@@ -165,7 +168,7 @@ void EvaluateTab::onFinished(quint64 job, const PerplexitySummary& s) {
                         .arg(s.n_ctx)
                         .arg(grouped(s.count))
                         .arg(grouped(s.n_text_tokens))
-                        .arg(s.seconds, 0, 'f', 1));
+                        .arg(s.seconds, 0, 'f', 2));
     panel_->refresh();
     emit panel_->message(tr("Perplexity of %1: %2 ± %3 (%4 chunks of %5)")
                              .arg(QFileInfo(file->text()).fileName())

@@ -168,6 +168,7 @@ void GenerateTab::start() {
     memory_chart->clear();
     last_t_ = tok_t_ = -1;
     last_n_ = tok_n_ = 0;
+    window_ = std::max(2, o.n_predict / 60);
     clock_.start();
     addMemoryPoint(0);
     rss_timer_->start();
@@ -199,8 +200,10 @@ void GenerateTab::onToken(quint64 job, const QByteArray& piece, int n, double se
         last_n_ = n;
         return;
     }
-    if (seconds - last_t_ >= 0.05) {
+    // About 60 points over a run (fast models finish in a blink), and at least four a second.
+    if (n - last_n_ >= window_ || seconds - last_t_ >= 0.25) {
         speed_chart->append(seconds, (n - last_n_) / (seconds - last_t_));
+        addMemoryPoint(clock_.elapsed() / 1000.0);
         last_t_ = seconds;
         last_n_ = n;
     }

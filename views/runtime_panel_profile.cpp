@@ -151,7 +151,7 @@ void ProfileTab::onFinished(quint64 job, const ProfileReport& r) {
     weights->setText(human_bytes(r.weight_bytes));
     kv_cache->setText(tr("%1   (F32, %2 positions)").arg(human_bytes(r.kv_bytes)).arg(r.n_ctx));
     ssm_state->setText(human_bytes(r.ssm_bytes));
-    gflops->setText(tr("%1 GFLOP/token   (at position %2)").arg(r.gflops_per_token, 0, 'g', 4).arg(r.decode.n_tokens / 2));
+    gflops->setText(tr("%1 GFLOP/token   (at position %2)").arg(r.gflops_per_token, 0, 'g', 3).arg(r.decode.n_tokens / 2));
     auto ms = [](double v) { return QString::number(v, 'g', 3); };
     QStringList ops;
     if (r.attention_ms > 0) ops << tr("attention %1").arg(ms(r.attention_ms));

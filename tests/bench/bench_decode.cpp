@@ -2,7 +2,7 @@
 // models (dim 512, 8 layers, vocab 32000; F32, Q8_0, Q4_K) and on stories260K (../shared),
 // for each matvec path (reference: dequantize + double; scalar kernels; SIMD kernels) on 1 and
 // 2 threads. Each run: a 4-token prompt, then N single-token evals timed (median of 3 runs).
-//   bench_decode [N=32]
+//   bench_decode [N=32] [fast]     ("fast": only the SIMD columns)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -54,6 +54,7 @@ double tokens_per_s(const Model& m, rt::Kernels k, int threads, int n) {
 
 int main(int argc, char** argv) {
     const int n = argc > 1 ? std::max(1, std::atoi(argv[1])) : 32;
+    const bool fast_only = argc > 2 && std::string(argv[2]) == "fast";
     std::printf("CPU features: %s; hardware threads: %u\n", rt::cpu_features_string(rt::cpu_features()).c_str(),
                 std::thread::hardware_concurrency());
     struct Entry {
@@ -92,6 +93,10 @@ int main(int argc, char** argv) {
         std::printf("%-22s", e.name.c_str());
         for (rt::Kernels k : {rt::Kernels::Reference, rt::Kernels::Scalar, rt::Kernels::Fast})
             for (int threads : {1, 2}) {
+                if (fast_only && k != rt::Kernels::Fast) {
+                    std::printf(" %12s", "-");
+                    continue;
+                }
                 std::printf(" %12.1f", tokens_per_s(e.model, k, threads, n));
                 std::fflush(stdout);
             }

@@ -146,8 +146,8 @@ private slots:
         QVERIFY(a.out != c.out);
         // --threads reaches the session and does not change what is computed.
         const auto t = run_process(runner(), {"generate", "-m", bin_, "-p", "Once", "-n", "30", "--temp", "1.0", "--top-k", "0",
-                                              "--top-p", "1", "--min-p", "0", "--seed", "5", "--threads", "2"});
-        QVERIFY2(t.exit_code == 0, qPrintable(t.err));
+                                              "--top-p", "1", "--min-p", "0", "--seed", "5", "--threads", "2"}, 30000);
+        QVERIFY2(t.exit_code == 0, qPrintable("with --threads 2: " + t.err));
         QCOMPARE(t.out, a.out);
         QVERIFY2(t.err.contains("threads: 2"), qPrintable(t.err));
     }
