@@ -126,10 +126,11 @@ namespace {
 
 // Rows are split across threads only when the slice holds at least this many weight bytes, and
 // each claimed chunk holds about kChunkBytes: below that, handing work to a second core costs
-// more than it saves. Measured with tests/bench/bench_kernels.cpp's "row split" table on the
-// 2-core x86 machine: Q8_0 breaks even between 128 and 256 KiB (1.26x at 256 KiB, 1.35x from
-// 512 KiB); F32, already bandwidth-bound, only gains from about 1 MiB but loses < 2% below.
-constexpr uint64_t kMinSplitBytes = 256 * 1024;
+// more than it saves. From tests/bench/bench_kernels.cpp's "row split" table on the 2-core x86
+// machine (quiet): Q8_0 gains 1.36x at 32 KiB and 1.5-1.8x from 64 KiB; F32 breaks even at 32
+// KiB, 1.28x at 64 KiB, 1.5-1.9x from 128 KiB. Whether a split pays right now (other programs
+// on the cores) is then the pool's measured choice (thread_pool.h).
+constexpr uint64_t kMinSplitBytes = 64 * 1024;
 constexpr uint64_t kChunkBytes = 16 * 1024;
 
 // Runs rows(begin, end) over [0, nrows), on the pool when the matrix is big enough.

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 
 namespace ef::rt {
 
@@ -28,7 +26,6 @@ ThreadPool::ThreadPool(int threads, int spin_us) : spin_us_(std::max(0, spin_us)
 }
 
 ThreadPool::~ThreadPool() {
-    if (std::getenv("EF_POOL_DEBUG")) std::fprintf(stderr, "pool: solo periods %lld jobs %lld late_wait_us %.0f own_us %.0f\n", (long long)solo_periods_.load(), (long long)dbg_jobs_, dbg_wait_ * 1e6, dbg_own_ * 1e6);
     stop_.store(true);
     gen_.fetch_add(1);
     {
@@ -70,7 +67,10 @@ void ThreadPool::worker_loop() {
             for (int i = 1; g == seen; ++i) {
                 cpu_relax();
                 g = gen_.load(std::memory_order_acquire);
-                if ((i & 255) == 0 && Clock::now() - t0 > std::chrono::microseconds(spin_us_)) break;
+                if ((i & 63) == 0) {
+                    if (Clock::now() - t0 > std::chrono::microseconds(spin_us_)) break;
+                    std::this_thread::yield();  // lets the caller run first when cores are oversubscribed
+                }
             }
             if (g == seen) {
                 std::unique_lock lock(sleep_mutex_);
@@ -89,20 +89,53 @@ void ThreadPool::worker_loop() {
     }
 }
 
+ThreadPool::ShapeStats& ThreadPool::stats_for(int64_t n, int64_t chunk) {
+    for (ShapeStats& st : stats_)
+        if (st.n == n && st.chunk == chunk) return st;
+    ShapeStats& st = stats_[next_slot_++ % stats_.size()];
+    st = ShapeStats{};
+    st.n = n;
+    st.chunk = chunk;
+    return st;
+}
+
 void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
     if (n <= 0) return;
     chunk = std::max<int64_t>(1, chunk);
-    if (workers_.empty() || n <= chunk) {
+    auto solo = [&] {
         for (int64_t b = 0; b < n; b += chunk) fn(ctx, b, std::min(n, b + chunk));
+    };
+    if (workers_.empty() || n <= chunk) {
+        solo();
         return;
     }
     std::lock_guard lock(job_mutex_);
-    if (solo_jobs_left_ > 0) {  // workers have been late: run alone for a while (see the header)
-        --solo_jobs_left_;
-        for (int64_t b = 0; b < n; b += chunk) fn(ctx, b, std::min(n, b + chunk));
+    if (!adaptive_) {
+        run_split(n, chunk, fn, ctx);
+        ++split_jobs_;
         return;
     }
+    // Split or run alone: whichever has been faster for jobs of this shape lately. Each way is
+    // tried a few times first, and the other way again every kExplore-th job, so a change in
+    // the machine's load is noticed.
+    ShapeStats& st = stats_for(n, chunk);
+    ++st.calls;
+    bool split;
+    if (st.seen[1] < kWarmup) split = true;
+    else if (st.seen[0] < kWarmup) split = false;
+    else split = (st.time[1] <= st.time[0]) != (st.calls % kExplore == 0);
     const auto t_start = Clock::now();
+    if (split) run_split(n, chunk, fn, ctx);
+    else solo();
+    const double dt = std::chrono::duration<double>(Clock::now() - t_start).count();
+    const int m = split ? 1 : 0;
+    st.time[m] = st.seen[m] == 0 ? dt : st.time[m] + (dt - st.time[m]) / 8;  // moving average
+    ++st.seen[m];
+    if (split) ++split_jobs_;
+    else ++solo_jobs_;
+}
+
+void ThreadPool::run_split(int64_t n, int64_t chunk, Fn fn, void* ctx) {
     fn_.store(fn, std::memory_order_relaxed);
     ctx_.store(ctx, std::memory_order_relaxed);
     n_.store(n, std::memory_order_relaxed);
@@ -116,24 +149,10 @@ void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
         wake_.notify_all();
     }
     work_on(g);
-    const auto t_own = Clock::now();
     // Wait only for chunks other threads claimed; they are running right now.
     for (int i = 1; done_.load(std::memory_order_acquire) < n; ++i) {
         cpu_relax();
         if ((i & 1023) == 0) std::this_thread::yield();
-    }
-    // Waiting longer than our own share took means a worker started late or was preempted
-    // (the cores are busy with other work): after repeated late jobs, stop splitting for a while.
-    const auto t_end = Clock::now();
-    ++dbg_jobs_; dbg_wait_ += std::chrono::duration<double>(t_end - t_own).count(); dbg_own_ += std::chrono::duration<double>(t_own - t_start).count();
-    if (t_end - t_own > (t_own - t_start) / 2) {
-        if (++late_score_ >= kLateLimit) {
-            late_score_ = 0;
-            solo_jobs_left_ = kSoloJobs;
-            ++solo_periods_;
-        }
-    } else if (late_score_ > 0) {
-        --late_score_;
     }
 }
 

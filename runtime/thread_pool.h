@@ -9,11 +9,13 @@
 // same code, so results do not depend on the thread count.
 //
 // A claimed chunk must still be waited for, so a worker preempted mid-chunk (more runnable
-// threads than cores: a build, another program) stalls the caller. The pool watches for that:
-// when the caller repeatedly waits longer than its own share took, it runs the next kSoloJobs
-// jobs alone, then tries splitting again. On an otherwise idle machine this never triggers;
-// on a busy one 2 threads then cost about what 1 does instead of twice as much.
+// threads than cores: a build, another program) stalls the caller, and a spinning worker takes
+// time from the caller. So splitting is a measured choice per job shape (n, chunk): the pool
+// times jobs run split and run alone (a moving average of each, the other way retried every
+// kExplore-th job) and does what has been faster. On an idle machine big jobs split; on a busy
+// one 2 threads then cost about what 1 does instead of up to twice as much.
 #pragma once
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -28,14 +30,17 @@ class ThreadPool {
 public:
     // threads: total threads including the caller (>= 1; 1 means no workers).
     // spin_us: how long an idle worker polls for the next job before sleeping.
-    explicit ThreadPool(int threads, int spin_us = 200);
+    explicit ThreadPool(int threads, int spin_us = 100);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     int threads() const { return int(workers_.size()) + 1; }
-    // How often the pool fell back to running jobs alone (see above); for benchmarks and tests.
-    int64_t solo_periods() const { return solo_periods_.load(); }
+    // Off: every job big enough is split, never timed (for measuring the split itself).
+    void set_adaptive(bool on) { adaptive_ = on; }
+    // Jobs run split across threads / run by the caller alone, so far (for benchmarks and tests).
+    int64_t split_jobs() const { return split_jobs_.load(); }
+    int64_t solo_jobs() const { return solo_jobs_.load(); }
 
     // Calls fn(begin, end) on disjoint ranges covering [0, n), each `chunk` long (the last may be
     // shorter), from the calling thread and the workers; returns when all have run. n < 2^31.
@@ -68,13 +73,21 @@ private:
     std::mutex sleep_mutex_;  // sleeping workers wait on wake_ under it
     std::condition_variable wake_;
     std::atomic<bool> stop_{false};
-    // Late-worker detection (caller side, under job_mutex_).
-    static constexpr int kLateLimit = 8;
-    static constexpr int kSoloJobs = 2000;  // about 35 decode tokens of an 8-layer model
-    int late_score_ = 0;
-    int64_t dbg_jobs_ = 0; double dbg_wait_ = 0, dbg_own_ = 0;
-    int solo_jobs_left_ = 0;
-    std::atomic<int64_t> solo_periods_{0};
+    // Split-or-solo timing per job shape (caller side, under job_mutex_).
+    struct ShapeStats {
+        int64_t n = -1, chunk = 0;
+        double time[2] = {0, 0};  // seconds: [0] alone, [1] split
+        int seen[2] = {0, 0};
+        uint32_t calls = 0;
+    };
+    static constexpr int kWarmup = 3;
+    static constexpr uint32_t kExplore = 32;
+    ShapeStats& stats_for(int64_t n, int64_t chunk);
+    void run_split(int64_t n, int64_t chunk, Fn fn, void* ctx);
+    std::array<ShapeStats, 32> stats_{};
+    size_t next_slot_ = 0;
+    bool adaptive_ = true;
+    std::atomic<int64_t> split_jobs_{0}, solo_jobs_{0};
 };
 
 }  // namespace ef::rt

@@ -92,12 +92,13 @@ void RuntimePanel::setModel(std::shared_ptr<const Model> model) {
     tok_.reset();
     tok_error_.clear();
     tok_pending_ = bool(model_);
-    if (model_) worker_->prepareTokenizer(model_);
+    ++tok_request_;
+    if (model_) worker_->prepareTokenizer(model_, tok_request_);
     refresh();
 }
 
-void RuntimePanel::onTokenizer(const Model* model, std::shared_ptr<const Tokenizer> tok, const QString& error) {
-    if (!model_ || model != model_.get()) return;  // a model that has since been replaced
+void RuntimePanel::onTokenizer(quint64 request, std::shared_ptr<const Tokenizer> tok, const QString& error) {
+    if (!model_ || request != tok_request_) return;  // for a model that has since been replaced
     tok_pending_ = false;
     tok_ = std::move(tok);
     tok_error_ = error;

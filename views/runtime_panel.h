@@ -7,6 +7,7 @@
 #include <QElapsedTimer>
 #include <QWidget>
 #include <memory>
+#include <vector>
 
 #include "core/model.h"
 #include "runtime/session.h"
@@ -64,9 +65,10 @@ private:
     RuntimePanel* panel_;
     quint64 job_ = 0;
     QByteArray generated_;
-    // Speed points: tokens per second over windows of a few tokens between arrivals.
-    double last_t_ = -1, tok_t_ = -1;
-    int last_n_ = 0, tok_n_ = 0, window_ = 2;
+    void addSpeedPoint();
+    std::vector<double> times_;  // arrival time of each token (worker clock, seconds since the job began)
+    double last_t_ = -1;         // time of the latest speed point
+    int last_n_ = 0, tok_n_ = 0, window_ = 4;  // tokens at the latest point, so far, between points
     QTimer* rss_timer_;  // samples resident memory while a job runs (prefill included)
     QElapsedTimer clock_;
 };
@@ -158,12 +160,13 @@ signals:
     void message(QString text, bool error);  // for the window's log
 
 private:
-    void onTokenizer(const Model* model, std::shared_ptr<const Tokenizer> tok, const QString& error);
+    void onTokenizer(quint64 request, std::shared_ptr<const Tokenizer> tok, const QString& error);
 
     std::shared_ptr<const Model> model_;
     std::shared_ptr<const Tokenizer> tok_;
     QString tok_error_;
     bool tok_pending_ = false;
+    quint64 tok_request_ = 0;  // tags tokenizer builds: only the latest model's counts
     RuntimeWorker* worker_;
     QTabWidget* tabs_;
     QLabel* hint_;

@@ -8,6 +8,7 @@
 #include <QSpinBox>
 #include <QTextCursor>
 #include <QTimer>
+#include <algorithm>
 #include <limits>
 
 #include "views/format_util.h"
@@ -166,9 +167,10 @@ void GenerateTab::start() {
     generated_.clear();
     speed_chart->clear();
     memory_chart->clear();
-    last_t_ = tok_t_ = -1;
+    times_.clear();
+    last_t_ = -1;
     last_n_ = tok_n_ = 0;
-    window_ = std::max(2, o.n_predict / 60);
+    window_ = std::max(4, o.n_predict / 40);
     clock_.start();
     addMemoryPoint(0);
     rss_timer_->start();
@@ -192,21 +194,25 @@ void GenerateTab::onToken(quint64 job, const QByteArray& piece, int n, double se
     c.movePosition(QTextCursor::End);
     c.insertText(QString::fromUtf8(piece), QTextCharFormat());
     output->ensureCursorVisible();
-    tok_t_ = seconds;
+    // Speed: a point every window_ tokens (and at least four a second), each the rate over the
+    // trailing 4 * window_ tokens, which evens out the scheduler's jitter on a busy machine. The
+    // first token's time includes the prefill, so rates are measured from it on.
+    if (n == tok_n_) return;  // the tail of a split character, not a new token
+    times_.push_back(seconds);
     tok_n_ = n;
-    // The first token's time includes the prefill: speed windows start from it.
-    if (last_t_ < 0) {
-        last_t_ = seconds;
-        last_n_ = n;
-        return;
-    }
-    // About 60 points over a run (fast models finish in a blink), and at least four a second.
-    if (n - last_n_ >= window_ || seconds - last_t_ >= 0.25) {
-        speed_chart->append(seconds, (n - last_n_) / (seconds - last_t_));
-        addMemoryPoint(clock_.elapsed() / 1000.0);
-        last_t_ = seconds;
-        last_n_ = n;
-    }
+    if (times_.size() < 2) return;
+    if (n - last_n_ >= window_ || seconds - last_t_ >= 0.25) addSpeedPoint();
+}
+
+void GenerateTab::addSpeedPoint() {
+    if (times_.size() < 2) return;
+    const size_t k = std::min(times_.size() - 1, size_t(4 * window_));
+    const double dt = times_.back() - times_[times_.size() - 1 - k];
+    if (dt <= 0) return;
+    speed_chart->append(times_.back(), double(k) / dt);
+    addMemoryPoint(clock_.elapsed() / 1000.0);
+    last_t_ = times_.back();
+    last_n_ = tok_n_;
 }
 
 void GenerateTab::onFinished(quint64 job, const GenerateSummary& s) {
@@ -214,9 +220,9 @@ void GenerateTab::onFinished(quint64 job, const GenerateSummary& s) {
     job_ = 0;
     rss_timer_->stop();
     // The last window, however short; a one-token run still shows its decode rate.
-    if (tok_n_ > last_n_ && tok_t_ > last_t_) speed_chart->append(tok_t_, (tok_n_ - last_n_) / (tok_t_ - last_t_));
-    else if (speed_chart->pointCount() == 0 && s.decode_seconds > 0)
-        speed_chart->append(std::max(tok_t_, 0.0), s.tokens / s.decode_seconds);
+    if (tok_n_ > last_n_) addSpeedPoint();
+    if (speed_chart->pointCount() == 0 && s.decode_seconds > 0)
+        speed_chart->append(times_.empty() ? 0.0 : times_.back(), s.tokens / s.decode_seconds);
     addMemoryPoint(clock_.elapsed() / 1000.0);
     const double pp = s.prefill_seconds > 0 ? s.prompt_tokens / s.prefill_seconds : 0;
     const double tg = s.decode_seconds > 0 ? s.tokens / s.decode_seconds : 0;

@@ -75,12 +75,12 @@ void RuntimeWorker::cancel() {
     if (progress_) progress_->cancel();
 }
 
-void RuntimeWorker::prepareTokenizer(std::shared_ptr<const Model> model) {
-    (void)QtConcurrent::run(&aux_pool_, [this, model] {
-        if (model->vocab.empty()) return emit tokenizerReady(model.get(), nullptr, tr("the model has no tokenizer"));
+void RuntimeWorker::prepareTokenizer(std::shared_ptr<const Model> model, quint64 request) {
+    (void)QtConcurrent::run(&aux_pool_, [this, model, request] {
+        if (model->vocab.empty()) return emit tokenizerReady(request, nullptr, tr("the model has no tokenizer"));
         auto t = Tokenizer::create(model->vocab);
-        if (!t) return emit tokenizerReady(model.get(), nullptr, QString::fromStdString(t.message()));
-        emit tokenizerReady(model.get(), std::make_shared<const Tokenizer>(std::move(t).value()), QString());
+        if (!t) return emit tokenizerReady(request, nullptr, QString::fromStdString(t.message()));
+        emit tokenizerReady(request, std::make_shared<const Tokenizer>(std::move(t).value()), QString());
     });
 }
 

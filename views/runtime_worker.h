@@ -63,8 +63,9 @@ public:
     bool isBusy() const { return running_ != 0; }
     quint64 currentJob() const { return running_; }
 
-    // Builds the tokenizer of `model`'s vocabulary off the UI thread; answers with tokenizerReady.
-    void prepareTokenizer(std::shared_ptr<const Model> model);
+    // Builds the tokenizer of `model`'s vocabulary off the UI thread; answers with tokenizerReady
+    // carrying the caller's `request` tag.
+    void prepareTokenizer(std::shared_ptr<const Model> model, quint64 request);
 
 signals:
     void progress(quint64 job, double fraction, QString stage);
@@ -77,7 +78,7 @@ signals:
     void perplexityFinished(quint64 job, ef::views::PerplexitySummary summary);
     void failed(quint64 job, QString message);
     void cancelled(quint64 job);
-    void tokenizerReady(const ef::Model* model, std::shared_ptr<const ef::Tokenizer> tok, QString error);
+    void tokenizerReady(quint64 request, std::shared_ptr<const ef::Tokenizer> tok, QString error);
 
 private:
     quint64 begin();

@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
 
     // Row-split crossover: best kernel, Q8_0 and F32 rows of 1024, 1 vs 2 threads.
     rt::ThreadPool pool(2);
+    pool.set_adaptive(false);  // always split here: this table is what the threshold is chosen from
     std::printf("\nrow split (best kernel, row length 1024): microseconds per matvec, 1 vs 2 threads\n");
     std::printf("%-6s %10s %10s %10s %8s\n", "type", "weights", "1 thread", "2 threads", "speedup");
     for (DType t : {DType::Q8_0, DType::F32})

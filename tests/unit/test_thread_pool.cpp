@@ -46,6 +46,7 @@ private slots:
 
     void work_is_shared_and_threads_are_reused() {
         rt::ThreadPool pool(2, /*spin_us=*/50);
+        pool.set_adaptive(false);
         std::mutex m;
         std::set<std::thread::id> ids;
         for (int job = 0; job < 200; ++job)
@@ -59,8 +60,26 @@ private slots:
         QVERIFY(ids.count(std::this_thread::get_id()) == 1);
     }
 
+    // The pool times jobs of one shape both ways before choosing, and keeps counting.
+    void adaptive_tries_both_ways() {
+        rt::ThreadPool pool(2);
+        std::atomic<int64_t> sum{0};
+        for (int job = 0; job < 100; ++job)
+            pool.parallel_for(4096, 64, [&](int64_t b, int64_t e) { sum += e - b; });
+        QCOMPARE(sum.load(), int64_t(100) * 4096);
+        QCOMPARE(pool.split_jobs() + pool.solo_jobs(), int64_t(100));
+        QVERIFY(pool.split_jobs() >= 3);
+        QVERIFY(pool.solo_jobs() >= 3);
+        // Not adaptive: every job is split.
+        rt::ThreadPool forced(2);
+        forced.set_adaptive(false);
+        for (int job = 0; job < 10; ++job) forced.parallel_for(4096, 64, [&](int64_t, int64_t) {});
+        QCOMPARE(forced.split_jobs(), int64_t(10));
+    }
+
     void wakes_after_sleeping() {
         rt::ThreadPool pool(3, /*spin_us=*/0);
+        pool.set_adaptive(false);
         for (int round = 0; round < 5; ++round) {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers are asleep now
             std::atomic<int64_t> sum{0};
