@@ -189,46 +189,24 @@ quint64 RuntimeWorker::startPerplexity(std::shared_ptr<const Model> model, std::
         std::ostringstream ss;
         ss << in.rdbuf();
         const std::string text = ss.str();
-        p->report(0.0, "tokenizing");
-        auto plan = eval::plan_chunks(*tok, text, n_ctx, max_chunks);
-        if (!plan) return emit failed(job, QString::fromStdString(plan.message()));
-
-        // The chunk loop of llama-perplexity (runtime/eval/perplexity.h), run here so each chunk's
-        // running PPL reaches the chart as it is known; the test checks the final value against
-        // ef::eval::perplexity.
-        so.max_positions = std::max<int64_t>(so.max_positions, plan->n_ctx);
-        auto session = Session::create(*model, so);
-        if (!session) return emit failed(job, QString::fromStdString(session.message()));
-        const int first = plan->n_ctx / 2;
-        eval::NllStats all;
-        PerplexitySummary sum;
-        for (int c = 0; c < plan->n_chunks; ++c) {
-            session->reset();
-            eval::NllStats chunk;
-            const size_t start = size_t(c) * size_t(plan->n_ctx);
-            for (int j = 0; j + 1 < plan->n_ctx; ++j) {
-                if (p->cancelled()) return emit cancelled(job);
-                const int32_t t = (j == 0 && plan->bos >= 0) ? plan->bos : plan->tokens[start + size_t(j)];
-                auto logits = session->eval(t);
-                if (!logits) return emit failed(job, QString::fromStdString(logits.message()));
-                if (j < first) continue;
-                const int32_t target = plan->tokens[start + size_t(j) + 1];
-                if (target < 0 || size_t(target) >= logits->size())
-                    return emit failed(job, tr("token id %1 is outside the model's vocabulary").arg(target));
-                const double nll = eval::log_sum_exp(*logits) - double((*logits)[size_t(target)]);
-                all.add(nll);
-                chunk.add(nll);
-                p->report((double(c) + double(j + 1) / plan->n_ctx) / plan->n_chunks, "perplexity");
-            }
-            sum.cumulative_ppl.push_back(std::exp(all.mean()));
-            emit chunkDone(job, c, plan->n_chunks, std::exp(all.mean()), std::exp(chunk.mean()));
+        eval::PerplexityOptions opts;
+        opts.n_ctx = n_ctx;
+        opts.max_chunks = max_chunks;
+        opts.session = so;
+        opts.on_chunk = [&](int c, int n, double cumulative, double own) { emit chunkDone(job, c, n, cumulative, own); };
+        auto r = eval::perplexity(*model, *tok, text, opts, *p);
+        if (!r) {
+            if (p->cancelled()) return emit cancelled(job);
+            return emit failed(job, QString::fromStdString(r.message()));
         }
-        sum.n_ctx = plan->n_ctx;
-        sum.n_chunks = plan->n_chunks;
-        sum.count = all.count;
-        sum.n_text_tokens = int64_t(plan->tokens.size());
-        sum.ppl = std::exp(all.mean());
-        sum.ppl_error = sum.ppl * all.mean_error();
+        PerplexitySummary sum;
+        sum.cumulative_ppl = r->cumulative_ppl;
+        sum.n_ctx = r->n_ctx;
+        sum.n_chunks = r->n_chunks;
+        sum.count = r->count;
+        sum.n_text_tokens = r->n_text_tokens;
+        sum.ppl = r->ppl;
+        sum.ppl_error = r->ppl_error;
         sum.seconds = since(t0);
         emit perplexityFinished(job, sum);
     });

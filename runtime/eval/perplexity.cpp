@@ -122,6 +122,9 @@ Result<PerplexityResult> perplexity(const Model& model, const Tokenizer& tok, st
                                  if (k + 1 == scored_per_chunk(plan->n_ctx)) {
                                      r.chunk_ppl.push_back(std::exp(chunk.mean()));
                                      r.cumulative_ppl.push_back(std::exp(all.mean()));
+                                     if (opts.on_chunk)
+                                         opts.on_chunk(int(r.chunk_ppl.size()) - 1, plan->n_chunks,
+                                                       r.cumulative_ppl.back(), r.chunk_ppl.back());
                                      chunk = {};
                                  }
                                  return Status::success();
@@ -183,6 +186,9 @@ Result<PerplexityResult> write_kl_base(const Model& model, const Tokenizer& tok,
                                  if (k + 1 == scored_per_chunk(plan->n_ctx)) {
                                      r.chunk_ppl.push_back(std::exp(chunk.mean()));
                                      r.cumulative_ppl.push_back(std::exp(all.mean()));
+                                     if (opts.ppl.on_chunk)
+                                         opts.ppl.on_chunk(int(r.chunk_ppl.size()) - 1, plan->n_chunks,
+                                                       r.cumulative_ppl.back(), r.chunk_ppl.back());
                                      chunk = {};
                                  }
                                  return Status::success();

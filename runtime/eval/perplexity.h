@@ -25,6 +25,7 @@
 // which gives a lower bound of the full KL (log-sum inequality) that is tight when k covers most
 // of the mass. The file is written atomically.
 #pragma once
+#include <functional>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -43,6 +44,9 @@ struct PerplexityOptions {
     int n_ctx = 512;
     int max_chunks = 0;  // 0: every full chunk of the text
     SessionOptions session;
+    // Called after each chunk with its index, the chunk count, the running PPL over chunks
+    // 0..chunk and that chunk's own PPL (the workbench charts them live).
+    std::function<void(int chunk, int n_chunks, double cumulative_ppl, double chunk_ppl)> on_chunk;
 };
 
 struct PerplexityResult {
