@@ -71,10 +71,11 @@ void MainWindow::buildDocks() {
     // Tensor table with filter (bottom).
     auto* table_panel = new QWidget;
     filter_ = new QLineEdit;
-    filter_->setPlaceholderText(tr("Filter tensors by name (regular expression), e.g. attn_q|ssm_in"));
+    filter_->setToolTip(tr("Filter tensors by name (regular expression), e.g. attn_q|ssm_in"));
     filter_->setClearButtonEnabled(true);
     stats_status_ = new QLabel;
     auto* filter_row = new QHBoxLayout;
+    filter_row->addWidget(new QLabel(tr("Filter (regex):")));
     filter_row->addWidget(filter_, 1);
     filter_row->addWidget(stats_status_);
     table_view_ = new QTableView;

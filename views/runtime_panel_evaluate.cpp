@@ -24,11 +24,13 @@ constexpr const char* kDefaultText = "../shared/text/wikitext-2-raw-test.txt";
 EvaluateTab::EvaluateTab(RuntimePanel* panel) : panel_(panel) {
     file = new QLineEdit;
     file->setObjectName("runtimeTextFile");
-    file->setPlaceholderText(tr("Text file (Run asks for one when empty)"));
     const QFileInfo def(QDir::current().filePath(kDefaultText));
     if (def.isFile()) file->setText(QDir::cleanPath(def.absoluteFilePath()));
-    connect(file, &QLineEdit::textChanged, file, [this](const QString& t) { file->setToolTip(t); });
-    file->setToolTip(file->text());
+    const auto file_tip = [this](const QString& t) {
+        file->setToolTip(t.isEmpty() ? tr("Text file to evaluate (Run asks for one when empty)") : t);
+    };
+    connect(file, &QLineEdit::textChanged, file, file_tip);
+    file_tip(file->text());
     browse_button = new QPushButton(tr("Browse…"));
     n_ctx = new QSpinBox;
     n_ctx->setRange(8, 1 << 16);

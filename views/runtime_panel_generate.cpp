@@ -98,7 +98,6 @@ GenerateTab::GenerateTab(RuntimePanel* panel) : panel_(panel), rss_timer_(new QT
     output = new QPlainTextEdit;
     output->setObjectName("runtimeOutput");
     output->setReadOnly(true);
-    output->setPlaceholderText(tr("Generated text streams here."));
     auto* mid = new QVBoxLayout;
     mid->setContentsMargins(0, 0, 0, 0);
     mid->addWidget(caption(tr("Output")));
