@@ -7,16 +7,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <vector>
 
 #include "app/runner/runner.h"
 #include "quant/dtype.h"
-#include "quant/ggml_blocks.h"
-#include "quant/half.h"
 #include "runtime/cpu_features.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/kernels/kernel_check.h"
 #include "runtime/ops.h"
 
 namespace ef::run {
@@ -25,70 +23,9 @@ namespace {
 
 namespace K = rt::kernels;
 
-const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
-                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q3_K, DType::Q2_K};
-
-bool is_kquant(DType t) { return type_traits(t).block_size == ggml::QK_K; }
-
-std::vector<float> random_floats(std::mt19937& rng, int64_t n, float scale) {
-    std::normal_distribution<float> nd(0.0f, scale);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = nd(rng);
-    return v;
-}
-
-uint16_t random_f16(std::mt19937& rng, float lo, float hi) {
-    return f32_to_f16(std::uniform_real_distribution<float>(lo, hi)(rng));
-}
-
-// A weight row of n values in t: quantized floats, or (raw_bytes) random blocks — every quant and
-// scale bit pattern — with sane f16 super-scales.
-std::vector<std::byte> random_row(std::mt19937& rng, DType t, int64_t n, bool raw_bytes) {
-    const TypeTraits& tt = type_traits(t);
-    std::vector<std::byte> out(static_cast<size_t>(n / tt.block_size * tt.type_size));
-    const std::vector<float> f = random_floats(rng, n, 0.5f);
-    if (!tt.quantized || !raw_bytes) {
-        if (t == DType::F32) std::memcpy(out.data(), f.data(), out.size());
-        else tt.from_float_ref(f.data(), out.data(), n);
-        return out;
-    }
-    for (auto& b : out) b = std::byte(rng() & 0xff);
-    for (int64_t b = 0; b < n / tt.block_size; ++b) {
-        void* p = out.data() + b * tt.type_size;
-        switch (t) {
-            case DType::Q8_0: static_cast<ggml::block_q8_0*>(p)->d = random_f16(rng, -0.01f, 0.01f); break;
-            case DType::Q4_0: static_cast<ggml::block_q4_0*>(p)->d = random_f16(rng, -0.1f, 0.1f); break;
-            case DType::Q2_K:
-                static_cast<ggml::block_q2_K*>(p)->d = random_f16(rng, -0.05f, 0.05f);
-                static_cast<ggml::block_q2_K*>(p)->dmin = random_f16(rng, -0.05f, 0.05f);
-                break;
-            case DType::Q3_K: static_cast<ggml::block_q3_K*>(p)->d = random_f16(rng, -0.05f, 0.05f); break;
-            case DType::Q4_K:
-                static_cast<ggml::block_q4_K*>(p)->d = random_f16(rng, -0.01f, 0.01f);
-                static_cast<ggml::block_q4_K*>(p)->dmin = random_f16(rng, -0.01f, 0.01f);
-                break;
-            case DType::Q5_K:
-                static_cast<ggml::block_q5_K*>(p)->d = random_f16(rng, -0.01f, 0.01f);
-                static_cast<ggml::block_q5_K*>(p)->dmin = random_f16(rng, -0.01f, 0.01f);
-                break;
-            case DType::Q6_K: static_cast<ggml::block_q6_K*>(p)->d = random_f16(rng, -0.002f, 0.002f); break;
-            default: break;
-        }
-    }
-    return out;
-}
-
-// sum_j |w_j * a_j| in double over the dequantized row and the rounded activations: the scale
-// a reordered float sum's rounding error is measured against.
-double abs_dot(DType t, const std::vector<std::byte>& row, const std::vector<float>& x) {
-    const int64_t n = int64_t(x.size());
-    std::vector<float> w(static_cast<size_t>(n));
-    type_traits(t).to_float(row.data(), w.data(), n);
-    const std::vector<float> xr = rt::round_activations(t, x);
-    double s = 0;
-    for (size_t j = 0; j < w.size(); ++j) s += std::fabs(double(w[j]) * double(xr[j]));
-    return s;
-}
+using K::is_kquant;
+using K::random_floats;
+using K::random_row;
 
 struct Outcome {
     int cases = 0, failed = 0;
@@ -116,7 +53,7 @@ Outcome check(DType type, K::VecDotFn simd, const K::KernelTraits& kt, uint32_t 
             if (is_kquant(type)) {
                 ok = got == want || (std::isnan(got) && std::isnan(want));
             } else {
-                const double scale = abs_dot(type, row, x) + std::fabs(double(want));
+                const double scale = K::reference_dot(type, row, x).absdot + std::fabs(double(want));
                 const double err = std::fabs(double(got) - double(want));
                 ok = err <= 1e-5 * scale;
                 if (scale > 0) o.max_err = std::max(o.max_err, err / scale);
@@ -160,7 +97,7 @@ int run_selftest(const std::vector<std::string>& argv, Progress& progress) {
     std::printf("%-6s %-6s %-8s %-8s %6s %12s  %s\n", "type", "act", "kernel", "best", "cases", "max rel err", "result");
 
     int kernels = 0, failed = 0;
-    for (DType t : kTypes) {
+    for (DType t : K::kernel_types()) {
         const K::KernelTraits* kt = K::kernel_traits(t);
         if (!kt) continue;
         for (K::Isa isa : {K::Isa::Avx2, K::Isa::Avx512, K::Isa::Neon}) {

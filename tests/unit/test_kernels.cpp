@@ -17,6 +17,7 @@
 #include "runtime/cpu_features.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/ops.h"
+#include "runtime/kernels/kernel_check.h"
 #include "runtime/thread_pool.h"
 
 using namespace ef;
@@ -27,83 +28,11 @@ Q_DECLARE_METATYPE(ef::rt::kernels::Isa)
 
 namespace {
 
-const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0,
-                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q3_K, DType::Q2_K};
-
-bool is_kquant(DType t) { return type_traits(t).block_size == ggml::QK_K; }
-
-std::vector<float> random_floats(std::mt19937& rng, int64_t n, float scale) {
-    std::normal_distribution<float> nd(0.0f, scale);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = nd(rng);
-    return v;
-}
-
-uint16_t random_f16(std::mt19937& rng, float lo, float hi) {
-    return f32_to_f16(std::uniform_real_distribution<float>(lo, hi)(rng));
-}
-
-// A weight row of n values in `t`. Half the time the quantized blocks are random bytes (every
-// quant and scale pattern, -128 included) with sane f16 scales; otherwise quantized floats.
-std::vector<std::byte> random_row(std::mt19937& rng, DType t, int64_t n, bool raw_bytes) {
-    const TypeTraits& tt = type_traits(t);
-    std::vector<std::byte> out(static_cast<size_t>(n / tt.block_size * tt.type_size));
-    const std::vector<float> f = random_floats(rng, n, 0.5f);
-    if (!tt.quantized || !raw_bytes) {
-        if (t == DType::F32) std::memcpy(out.data(), f.data(), out.size());
-        else tt.from_float_ref(f.data(), out.data(), n);
-        return out;
-    }
-    for (auto& b : out) b = std::byte(rng() & 0xff);
-    const int64_t nb = n / tt.block_size;
-    for (int64_t b = 0; b < nb; ++b) {
-        void* p = out.data() + b * tt.type_size;
-        switch (t) {
-            case DType::Q8_0: static_cast<ggml::block_q8_0*>(p)->d = random_f16(rng, -0.01f, 0.01f); break;
-            case DType::Q4_0: static_cast<ggml::block_q4_0*>(p)->d = random_f16(rng, -0.1f, 0.1f); break;
-            case DType::Q2_K: {
-                auto* q = static_cast<ggml::block_q2_K*>(p);
-                q->d = random_f16(rng, -0.05f, 0.05f);
-                q->dmin = random_f16(rng, -0.05f, 0.05f);
-                break;
-            }
-            case DType::Q3_K: static_cast<ggml::block_q3_K*>(p)->d = random_f16(rng, -0.05f, 0.05f); break;
-            case DType::Q4_K: {
-                auto* q = static_cast<ggml::block_q4_K*>(p);
-                q->d = random_f16(rng, -0.01f, 0.01f);
-                q->dmin = random_f16(rng, -0.01f, 0.01f);
-                break;
-            }
-            case DType::Q5_K: {
-                auto* q = static_cast<ggml::block_q5_K*>(p);
-                q->d = random_f16(rng, -0.01f, 0.01f);
-                q->dmin = random_f16(rng, -0.01f, 0.01f);
-                break;
-            }
-            case DType::Q6_K: static_cast<ggml::block_q6_K*>(p)->d = random_f16(rng, -0.002f, 0.002f); break;
-            default: break;
-        }
-    }
-    return out;
-}
-
-// sum_j |w_j| |a_j| in double over the dequantized row and rounded activations: the scale the
-// rounding error of any summation order is measured against.
-struct RefDot {
-    double dot = 0, absdot = 0;
-};
-RefDot reference_dot(DType t, const std::vector<std::byte>& row, const std::vector<float>& x) {
-    const int64_t n = int64_t(x.size());
-    std::vector<float> w(static_cast<size_t>(n));
-    type_traits(t).to_float(row.data(), w.data(), n);
-    const std::vector<float> xr = rt::round_activations(t, x);
-    RefDot r;
-    for (int64_t j = 0; j < n; ++j) {
-        r.dot += double(w[size_t(j)]) * double(xr[size_t(j)]);
-        r.absdot += std::fabs(double(w[size_t(j)]) * double(xr[size_t(j)]));
-    }
-    return r;
-}
+using K::is_kquant;
+using K::random_floats;
+using K::random_row;
+using K::reference_dot;
+using RefDot = K::ReferenceDot;
 
 std::vector<uint8_t> act_for(DType t, const std::vector<float>& x) {
     const K::KernelTraits* kt = K::kernel_traits(t);
@@ -124,7 +53,7 @@ class TestKernels : public QObject {
 private slots:
     void initTestCase() {
         qInfo("CPU features: %s", rt::cpu_features_string(rt::cpu_features()).c_str());
-        for (DType t : kTypes) {
+        for (DType t : K::kernel_types()) {
             const K::KernelTraits* kt = K::kernel_traits(t);
             QVERIFY2(kt, dtype_name(t).data());
             qInfo("%-5s best kernel: %s", dtype_name(t).data(), K::isa_name(kt->best_isa).data());
@@ -161,7 +90,7 @@ private slots:
         QTest::addColumn<DType>("type");
         QTest::addColumn<K::Isa>("isa");
         for (K::Isa isa : {K::Isa::Avx2, K::Isa::Avx512, K::Isa::Neon})
-            for (DType t : kTypes)
+            for (DType t : K::kernel_types())
                 if (K::vec_dot_for(t, isa))
                     QTest::addRow("%s/%s", dtype_name(t).data(), K::isa_name(isa).data()) << t << isa;
     }
@@ -200,7 +129,7 @@ private slots:
     // row with quant/'s reference and summing in double with ops.h's activation rounding.
     void scalar_equals_dequantized_reference_data() {
         QTest::addColumn<DType>("type");
-        for (DType t : kTypes) QTest::addRow("%s", dtype_name(t).data()) << t;
+        for (DType t : K::kernel_types()) QTest::addRow("%s", dtype_name(t).data()) << t;
     }
     void scalar_equals_dequantized_reference() {
         QFETCH(DType, type);
@@ -221,7 +150,7 @@ private slots:
     // same y bit for bit whatever the thread count.
     void matvec_fast_equals_reference_data() {
         QTest::addColumn<DType>("type");
-        for (DType t : kTypes) QTest::addRow("%s", dtype_name(t).data()) << t;
+        for (DType t : K::kernel_types()) QTest::addRow("%s", dtype_name(t).data()) << t;
     }
     void matvec_fast_equals_reference() {
         QFETCH(DType, type);
