@@ -38,15 +38,15 @@ struct Row {
 // Columns: Scalar, Avx2, Avx512, Neon.
 const Row kRows[] = {
     {DType::F32, DType::F32, {scalar::vec_dot_f32, EF_X86(avx2::vec_dot_f32), EF_X86(avx512::vec_dot_f32), EF_NEON(neon::vec_dot_f32)}},
-    {DType::F16, DType::F16, {scalar::vec_dot_f16, EF_X86(avx2::vec_dot_f16), EF_X86(avx512::vec_dot_f16), nullptr}},
-    {DType::BF16, DType::BF16, {scalar::vec_dot_bf16, EF_X86(avx2::vec_dot_bf16), EF_X86(avx512::vec_dot_bf16), nullptr}},
+    {DType::F16, DType::F16, {scalar::vec_dot_f16, EF_X86(avx2::vec_dot_f16), EF_X86(avx512::vec_dot_f16), EF_NEON(neon::vec_dot_f16)}},
+    {DType::BF16, DType::BF16, {scalar::vec_dot_bf16, EF_X86(avx2::vec_dot_bf16), EF_X86(avx512::vec_dot_bf16), EF_NEON(neon::vec_dot_bf16)}},
     {DType::Q8_0, DType::Q8_0, {scalar::vec_dot_q8_0, EF_X86(avx2::vec_dot_q8_0), EF_X86(avx512::vec_dot_q8_0), EF_NEON(neon::vec_dot_q8_0)}},
     {DType::Q4_0, DType::Q8_0, {scalar::vec_dot_q4_0, EF_X86(avx2::vec_dot_q4_0), EF_X86(avx512::vec_dot_q4_0), EF_NEON(neon::vec_dot_q4_0)}},
-    {DType::Q2_K, DType::Q8_K, {scalar::vec_dot_q2_K, EF_X86(avx2::vec_dot_q2_K), nullptr, nullptr}},
-    {DType::Q3_K, DType::Q8_K, {scalar::vec_dot_q3_K, EF_X86(avx2::vec_dot_q3_K), nullptr, nullptr}},
-    {DType::Q4_K, DType::Q8_K, {scalar::vec_dot_q4_K, EF_X86(avx2::vec_dot_q4_K), nullptr, nullptr}},
-    {DType::Q5_K, DType::Q8_K, {scalar::vec_dot_q5_K, EF_X86(avx2::vec_dot_q5_K), nullptr, nullptr}},
-    {DType::Q6_K, DType::Q8_K, {scalar::vec_dot_q6_K, EF_X86(avx2::vec_dot_q6_K), nullptr, nullptr}},
+    {DType::Q2_K, DType::Q8_K, {scalar::vec_dot_q2_K, EF_X86(avx2::vec_dot_q2_K), EF_X86(avx512::vec_dot_q2_K), EF_NEON(neon::vec_dot_q2_K)}},
+    {DType::Q3_K, DType::Q8_K, {scalar::vec_dot_q3_K, EF_X86(avx2::vec_dot_q3_K), EF_X86(avx512::vec_dot_q3_K), EF_NEON(neon::vec_dot_q3_K)}},
+    {DType::Q4_K, DType::Q8_K, {scalar::vec_dot_q4_K, EF_X86(avx2::vec_dot_q4_K), EF_X86(avx512::vec_dot_q4_K), EF_NEON(neon::vec_dot_q4_K)}},
+    {DType::Q5_K, DType::Q8_K, {scalar::vec_dot_q5_K, EF_X86(avx2::vec_dot_q5_K), EF_X86(avx512::vec_dot_q5_K), EF_NEON(neon::vec_dot_q5_K)}},
+    {DType::Q6_K, DType::Q8_K, {scalar::vec_dot_q6_K, EF_X86(avx2::vec_dot_q6_K), EF_X86(avx512::vec_dot_q6_K), EF_NEON(neon::vec_dot_q6_K)}},
 };
 
 #undef EF_X86

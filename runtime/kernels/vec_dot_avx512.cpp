@@ -1,6 +1,8 @@
 // AVX-512 kernels (compiled with -mavx512f -mavx512bw -mavx512vl; used only when cpu_features
-// says the CPU and OS support them): 16 floats or two 32-weight blocks per register.
-// The k-quants keep their AVX2 kernels (the table falls back per type).
+// says the CPU and OS support them): 16 floats, two 32-weight blocks or 64 k-quant weights per
+// register. The k-quants sum each super-block exactly in int32 (maddubs, then madd by the
+// per-lane sub-block scale, picked with vpermw from the block's decoded scales) and scale it
+// like the scalar kernel, so they agree with it to the bit.
 // Everything here is intrinsics or internal-linkage helpers (see vec_dot_impl.h).
 // GCC 12's AVX-512 headers trip -Wuninitialized on their own _mm512_undefined_* (GCC bug 105593).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -135,6 +137,211 @@ float vec_dot_q4_0(int64_t n, const void* w, const void* a) {
         acc = _mm512_fmadd_ps(two_scales(h2f(x[b].d) * h2f(y[b].d), 0.0f), _mm512_cvtepi32_ps(p), acc);
     }
     return _mm512_reduce_add_ps(acc);
+}
+
+// ---- k-quants: 64 weights per register ----
+
+namespace {
+
+// vpermw indices picking one int16 scale per 16-bit lane of a 64-weight chunk c: per-16 scales
+// (Q2_K, Q3_K, Q6_K: lane i -> scale 4c + i / 8) and per-32 scales (Q4_K, Q5_K: 2c + i / 16).
+struct ScaleIdx {
+    alignas(64) int16_t v[4][32];
+};
+constexpr ScaleIdx make_scale_idx(int lanes_per_scale, int scales_per_chunk) {
+    ScaleIdx t{};
+    for (int c = 0; c < 4; ++c)
+        for (int i = 0; i < 32; ++i) t.v[c][i] = int16_t(scales_per_chunk * c + i / lanes_per_scale);
+    return t;
+}
+constexpr ScaleIdx kIdx16 = make_scale_idx(8, 4);
+constexpr ScaleIdx kIdx32 = make_scale_idx(16, 2);
+
+__m512i idx(const ScaleIdx& t, int c) { return _mm512_load_si512(t.v[c]); }
+__m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+// The same 32 bytes in both halves (2- and 4-bit fields of consecutive weights share bytes).
+__m512i bcast256(const void* p) { return _mm512_broadcast_i64x4(load256(p)); }
+// Per-half constants: `lo` in the lower 256 bits, `hi` in the upper.
+__m512i halves16(int lo, int hi) { return two(_mm256_set1_epi16(int16_t(lo)), _mm256_set1_epi16(int16_t(hi))); }
+__m512i halves8(int lo, int hi) { return two(_mm256_set1_epi8(char(lo)), _mm256_set1_epi8(char(hi))); }
+// Int16 scales (lanes 0..15) in a 512-bit register for vpermw.
+__m512i widen(__m256i v) { return _mm512_inserti64x4(_mm512_setzero_si512(), v, 0); }
+
+// 64 unsigned bytes (< 64) times 64 signed activations, pair sums scaled per 16-bit lane by sc
+// -> 16 int32 partial sums (exact: |pair| <= 2 * 63 * 127 fits int16).
+__m512i dot_u8_scaled(__m512i q, const int8_t* y, __m512i sc) {
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(q, load512(y)), sc);
+}
+
+int hsum256_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// sum_g a[g] * bsums[g] over 16 int16 pairs (exact in int32).
+int dot_bsums(__m256i a, const int16_t* bsums) { return hsum256_i32(_mm256_madd_epi16(a, load256(bsums))); }
+
+// Q3_K: the 16 signed 6-bit scales as int16: low 4 bits from bytes 0..7 (low nibbles for
+// sub-blocks 0..7, high ones for 8..15), top 2 bits from bytes 8..11 (byte 8 + j % 4, bits 2 * (j / 4)).
+__m256i q3k_scales(const uint8_t* s) {
+    uint64_t lo8;
+    uint32_t hi4;
+    __builtin_memcpy(&lo8, s, 8);
+    __builtin_memcpy(&hi4, s + 8, 4);
+    const __m128i l = _mm_cvtsi64_si128(static_cast<long long>(lo8));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(l, m4), _mm_and_si128(_mm_srli_epi16(l, 4), m4));
+    // 32-bit lane j / 4 shifted by 2 * (j / 4): byte j % 4's two bits land in bits 0-1.
+    const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(int(hi4)), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32)));
+}
+
+}  // namespace
+
+float vec_dot_q2_K(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const block_q2_K*>(w);
+    const auto* y = static_cast<const block_q8_K*>(a);
+    const __m512i m3 = _mm512_set1_epi8(3);
+    // A 64-weight chunk is weights 32k.. of one 32-byte run (k = 2p, 2p + 1): shifts 4p, 4p + 2.
+    const __m512i sh[2] = {halves16(0, 2), halves16(4, 6)};
+    float s = 0;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales)));
+        const int msum = dot_bsums(_mm256_srli_epi16(sc, 4), y[b].bsums);
+        const __m512i sv = widen(_mm256_and_si256(sc, _mm256_set1_epi16(0x0F)));
+        __m512i acc = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            const __m512i qv = bcast256(x[b].qs + 32 * h);
+            for (int p = 0; p < 2; ++p) {
+                const int c = 2 * h + p;
+                const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(qv, sh[p]), m3);
+                acc = _mm512_add_epi32(acc, dot_u8_scaled(q, y[b].qs + 64 * c, _mm512_permutexvar_epi16(idx(kIdx16, c), sv)));
+            }
+        }
+        s += y[b].d * (h2f(x[b].d) * float(_mm512_reduce_add_epi32(acc)) - h2f(x[b].dmin) * float(msum));
+    }
+    return s;
+}
+
+float vec_dot_q3_K(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const block_q3_K*>(w);
+    const auto* y = static_cast<const block_q8_K*>(a);
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    const __m512i sh[2] = {halves16(0, 2), halves16(4, 6)};
+    // The high bit of weight 64c + 32k' + l is bit 2c + k' of hmask[l].
+    const __m512i hbit[4] = {halves8(1, 2), halves8(4, 8), halves8(16, 32), halves8(64, 128)};
+    float s = 0;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const __m256i sc = q3k_scales(x[b].scales);
+        const int corr = dot_bsums(sc, y[b].bsums);  // q = (low + 4 * high) - 4: the -4 via the sums
+        const __m512i sv = widen(sc);
+        const __m512i hm = bcast256(x[b].hmask);
+        __m512i acc = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            const __m512i qv = bcast256(x[b].qs + 32 * h);
+            for (int p = 0; p < 2; ++p) {
+                const int c = 2 * h + p;
+                const __m512i low = _mm512_and_si512(_mm512_srlv_epi16(qv, sh[p]), m3);
+                const __m512i q = _mm512_mask_add_epi8(low, _mm512_test_epi8_mask(hm, hbit[c]), low, four);  // 0..7
+                acc = _mm512_add_epi32(acc, dot_u8_scaled(q, y[b].qs + 64 * c, _mm512_permutexvar_epi16(idx(kIdx16, c), sv)));
+            }
+        }
+        s += y[b].d * h2f(x[b].d) * float(_mm512_reduce_add_epi32(acc) - 4 * corr);
+    }
+    return s;
+}
+
+namespace {
+
+// Q4_K / Q5_K: the 8 6-bit scales (bytes 0..7) and mins (bytes 8..15) from the 12 packed bytes.
+__m128i k4_scales_mins(const uint8_t* q) {
+    uint32_t u[3];
+    __builtin_memcpy(u, q, 12);
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3f, m_lo = u[1] & 0x3f3f3f3f;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4;
+    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4;
+    return _mm_setr_epi32(int(sc_lo), int(sc_hi), int(m_lo), int(m_hi));
+}
+
+// sum_j m[j] * (bsums[2j] + bsums[2j + 1]) from the mins in bytes 8..15 of scm.
+int k4_msum(__m128i scm, const int16_t* bsums) {
+    return dot_bsums(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm)), bsums);
+}
+
+}  // namespace
+
+float vec_dot_q4_K(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const block_q4_K*>(w);
+    const auto* y = static_cast<const block_q8_K*>(a);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i sh = halves16(0, 4);  // 32 bytes: low nibbles are sub-block 2j, high ones 2j + 1
+    float s = 0;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const __m128i scm = k4_scales_mins(x[b].scales);
+        const int msum = k4_msum(scm, y[b].bsums);
+        const __m512i sv = widen(_mm256_cvtepu8_epi16(scm));  // lanes 0..7: the scales
+        __m512i acc = _mm512_setzero_si512();
+        for (int j = 0; j < 4; ++j) {
+            const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bcast256(x[b].qs + 32 * j), sh), m4);
+            acc = _mm512_add_epi32(acc, dot_u8_scaled(q, y[b].qs + 64 * j, _mm512_permutexvar_epi16(idx(kIdx32, j), sv)));
+        }
+        s += y[b].d * (h2f(x[b].d) * float(_mm512_reduce_add_epi32(acc)) - h2f(x[b].dmin) * float(msum));
+    }
+    return s;
+}
+
+float vec_dot_q5_K(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const block_q5_K*>(w);
+    const auto* y = static_cast<const block_q8_K*>(a);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
+    const __m512i sh = halves16(0, 4);
+    // The fifth bit of weight 64j + 32k' + l is bit 2j + k' of qh[l].
+    const __m512i hbit[4] = {halves8(1, 2), halves8(4, 8), halves8(16, 32), halves8(64, 128)};
+    float s = 0;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const __m128i scm = k4_scales_mins(x[b].scales);
+        const int msum = k4_msum(scm, y[b].bsums);
+        const __m512i sv = widen(_mm256_cvtepu8_epi16(scm));
+        const __m512i qh = bcast256(x[b].qh);
+        __m512i acc = _mm512_setzero_si512();
+        for (int j = 0; j < 4; ++j) {
+            const __m512i lo4 = _mm512_and_si512(_mm512_srlv_epi16(bcast256(x[b].qs + 32 * j), sh), m4);
+            const __m512i q = _mm512_mask_add_epi8(lo4, _mm512_test_epi8_mask(qh, hbit[j]), lo4, sixteen);  // 0..31
+            acc = _mm512_add_epi32(acc, dot_u8_scaled(q, y[b].qs + 64 * j, _mm512_permutexvar_epi16(idx(kIdx32, j), sv)));
+        }
+        s += y[b].d * (h2f(x[b].d) * float(_mm512_reduce_add_epi32(acc)) - h2f(x[b].dmin) * float(msum));
+    }
+    return s;
+}
+
+float vec_dot_q6_K(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const block_q6_K*>(w);
+    const auto* y = static_cast<const block_q8_K*>(a);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    // Weights 128h + 0..63 are the low nibbles of ql[64h..64h+63] with qh bits 0-1 (first 32)
+    // and 2-3 (next 32); weights 128h + 64..127 the high nibbles with bits 4-5 and 6-7.
+    const __m512i sh_lo = halves16(0, 2), sh_hi = halves16(4, 6);
+    float s = 0;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales)));
+        const int corr = dot_bsums(sc, y[b].bsums);  // q = (low | high << 4) - 32: the -32 via the sums
+        const __m512i sv = widen(sc);
+        __m512i acc = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            const __m512i ql = load512(x[b].ql + 64 * h);
+            const __m512i qh = bcast256(x[b].qh + 32 * h);
+            const __m512i q0 = _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_lo), m3), 4));
+            const __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_hi), m3), 4));
+            acc = _mm512_add_epi32(acc, dot_u8_scaled(q0, y[b].qs + 128 * h, _mm512_permutexvar_epi16(idx(kIdx16, 2 * h), sv)));
+            acc = _mm512_add_epi32(acc, dot_u8_scaled(q1, y[b].qs + 128 * h + 64, _mm512_permutexvar_epi16(idx(kIdx16, 2 * h + 1), sv)));
+        }
+        s += y[b].d * h2f(x[b].d) * float(_mm512_reduce_add_epi32(acc) - 32 * corr);
+    }
+    return s;
 }
 
 }  // namespace ef::rt::kernels::avx512

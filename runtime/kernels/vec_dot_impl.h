@@ -22,20 +22,9 @@ namespace ef::rt::kernels {
 namespace scalar { EF_VEC_DOT_DECLS }
 #if defined(__x86_64__)
 namespace avx2 { EF_VEC_DOT_DECLS }
-// AVX-512 kernels exist for the float types and the 32-blocks; k-quants use the AVX2 ones.
-namespace avx512 {
-float vec_dot_f32(int64_t n, const void* w, const void* a);
-float vec_dot_f16(int64_t n, const void* w, const void* a);
-float vec_dot_bf16(int64_t n, const void* w, const void* a);
-float vec_dot_q8_0(int64_t n, const void* w, const void* a);
-float vec_dot_q4_0(int64_t n, const void* w, const void* a);
-}  // namespace avx512
+namespace avx512 { EF_VEC_DOT_DECLS }
 #endif
 #if defined(__aarch64__)
-namespace neon {
-float vec_dot_f32(int64_t n, const void* w, const void* a);
-float vec_dot_q8_0(int64_t n, const void* w, const void* a);
-float vec_dot_q4_0(int64_t n, const void* w, const void* a);
-}  // namespace neon
+namespace neon { EF_VEC_DOT_DECLS }
 #endif
 }  // namespace ef::rt::kernels

@@ -84,9 +84,11 @@ private slots:
         QVERIFY2(r.exit_code == 0, qPrintable(describe("qemu-aarch64 edgefusion-run selftest", r)));
         QVERIFY2(r.out.contains(QStringLiteral("cpu: aarch64")), qPrintable(r.out));
         QVERIFY2(r.out.contains(QStringLiteral("detected isa: neon")), qPrintable(r.out));
-        // At least the F32 and Q8_0 NEON kernels exist and were checked.
-        QVERIFY2(r.out.contains(QRegularExpression(QStringLiteral("\\nf32 +f32 +neon .* ok"))), qPrintable(r.out));
-        QVERIFY2(r.out.contains(QRegularExpression(QStringLiteral("\\nq8_0 +q8_0 +neon .* ok"))), qPrintable(r.out));
+        // Every kernel type has a NEON kernel, and each was checked (rows: type, act type, kernel).
+        for (const char* row : {"f32 +f32", "f16 +f16", "bf16 +bf16", "q8_0 +q8_0", "q4_0 +q8_0", "q4_K +q8_K",
+                                "q5_K +q8_K", "q6_K +q8_K", "q3_K +q8_K", "q2_K +q8_K"})
+            QVERIFY2(r.out.contains(QRegularExpression(QStringLiteral("\\n%1 +neon .* ok").arg(QLatin1String(row)))),
+                     qPrintable(QStringLiteral("no passing NEON row for %1:\n").arg(QLatin1String(row)) + r.out));
         QVERIFY2(!r.out.contains(QStringLiteral("FAIL")), qPrintable(r.out));
     }
 
@@ -143,6 +145,13 @@ private slots:
                                               "--type", "q4_0", "--seed", "7", "-o", q4});
         QVERIFY2(s2.exit_code == 0, qPrintable(describe("edgefusion synth", s2)));
         QTest::newRow("synth mamba2 gguf q4_0") << q4 << QStringLiteral("hello") << QStringLiteral("1");
+        // Q4_K llama (rows of 256 for the super-blocks): the NEON k-quant kernels on Q8_K activations.
+        const QString q4k = tmp_.filePath(QStringLiteral("llama-q4_K.gguf"));
+        const ProcessResult s3 = run_process(ef::test::cli_path(),
+                                             {"synth", "--arch", "llama", "--dim", "256", "--layers", "2", "--vocab", "300",
+                                              "--type", "q4_K", "--seed", "7", "-o", q4k});
+        QVERIFY2(s3.exit_code == 0, qPrintable(describe("edgefusion synth", s3)));
+        QTest::newRow("synth llama gguf q4_K") << q4k << QStringLiteral("hello") << QStringLiteral("1");
     }
     void greedy_generate_matches_x86() {
         QFETCH(QString, model);

@@ -85,6 +85,23 @@ private slots:
 #endif
     }
 
+    // The kernel set: every kernel type has a kernel for each SIMD ISA of this
+    // architecture (AVX2 and AVX-512 on x86-64, NEON on aarch64), so none silently falls back.
+    void every_type_has_simd_kernels() {
+#if defined(__x86_64__)
+        const K::Isa isas[] = {K::Isa::Avx2, K::Isa::Avx512};
+#elif defined(__aarch64__)
+        const K::Isa isas[] = {K::Isa::Neon};
+#else
+        QSKIP("no SIMD kernels on this architecture");
+        const K::Isa isas[] = {K::Isa::Scalar};
+#endif
+        for (DType t : K::kernel_types())
+            for (K::Isa isa : isas)
+                QVERIFY2(K::vec_dot_for(t, isa), qPrintable(QStringLiteral("no %1 kernel for %2")
+                                                                .arg(K::isa_name(isa).data(), dtype_name(t).data())));
+    }
+
     // Rows type x ISA: every SIMD kernel of this build.
     void simd_equals_scalar_data() {
         QTest::addColumn<DType>("type");
