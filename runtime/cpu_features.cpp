@@ -40,6 +40,7 @@ CpuFeatures detect() {
         f.avx512f = os_zmm && (b & (1u << 16));
         f.avx512bw = f.avx512f && (b & (1u << 30));
         f.avx512vl = f.avx512f && (b & (1u << 31));
+        f.avx512_vnni = f.avx512f && (c & (1u << 11));
     }
     return f;
 }
@@ -76,6 +77,7 @@ std::string cpu_features_string(const CpuFeatures& f) {
     add(f.avx512f, "avx512f");
     add(f.avx512bw, "avx512bw");
     add(f.avx512vl, "avx512vl");
+    add(f.avx512_vnni, "avx512vnni");
     add(f.neon, "neon");
     add(f.dotprod, "dotprod");
     return s.empty() ? "none" : s;

@@ -10,6 +10,7 @@ struct CpuFeatures {
     // x86-64
     bool avx = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false;
+    bool avx512_vnni = false;  // VPDPBUSD on ZMM (the Q8_0 GEMM kernels)
     // aarch64
     bool neon = false, dotprod = false;
 

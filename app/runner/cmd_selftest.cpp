@@ -13,6 +13,7 @@
 #include "app/runner/runner.h"
 #include "quant/dtype.h"
 #include "runtime/cpu_features.h"
+#include "runtime/kernels/gemm.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/kernel_check.h"
 #include "runtime/ops.h"
@@ -71,6 +72,47 @@ Outcome check(DType type, K::VecDotFn simd, const K::KernelTraits& kt, uint32_t 
     return o;
 }
 
+// A GEMM kernel (runtime/kernels/gemm.h) against the scalar GEMM: 19 rows x 7 tokens (odd
+// against every tile shape) of random rows, each output within 1e-5 of its sum |w*a|.
+Outcome check_gemm(DType type, K::GemmFn fn, const K::GemmTraits& gt, uint32_t seed) {
+    std::mt19937 rng(seed + 101 * uint32_t(type));
+    const TypeTraits& tt = type_traits(type);
+    const int64_t rows = 19, T = 7, n = tt.block_size == 1 ? 100 : 3 * tt.block_size;
+    const size_t wrb = size_t(n / tt.block_size * tt.type_size), arb = K::act_bytes(gt.act, n);
+    std::vector<std::byte> w;
+    for (int64_t r = 0; r < rows; ++r) {
+        const auto row = random_row(rng, type, n, r % 2 == 1);
+        w.insert(w.end(), row.begin(), row.end());
+    }
+    const auto x = random_floats(rng, T * n, 1.0f);
+    std::vector<uint8_t> a(arb * size_t(T));
+    for (int64_t t = 0; t < T; ++t) K::quantize_act(gt.act, x.data() + t * n, a.data() + size_t(t) * arb, n);
+    std::vector<float> got(size_t(rows * T)), want(got.size());
+    fn(n, rows, T, w.data(), wrb, a.data(), arb, got.data(), rows);
+    gt.scalar(n, rows, T, w.data(), wrb, a.data(), arb, want.data(), rows);
+    Outcome o;
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+            const float g = got[size_t(t * rows + r)], v = want[size_t(t * rows + r)];
+            const std::span<const std::byte> wrow(w.data() + size_t(r) * wrb, wrb);
+            const double scale = K::reference_dot(type, wrow, std::span<const float>(x.data() + t * n, size_t(n))).absdot +
+                                 std::fabs(double(v));
+            const double err = std::fabs(double(g) - double(v));
+            ++o.cases;
+            if (scale > 0) o.max_err = std::max(o.max_err, err / scale);
+            if (!(err <= 1e-5 * scale)) {
+                if (o.first_failure.empty()) {
+                    char buf[160];
+                    std::snprintf(buf, sizeof buf, "y[%lld][%lld]: got %.9g, scalar %.9g", static_cast<long long>(t),
+                                  static_cast<long long>(r), double(g), double(v));
+                    o.first_failure = buf;
+                }
+                ++o.failed;
+            }
+        }
+    return o;
+}
+
 }  // namespace
 
 int run_selftest(const std::vector<std::string>& argv, Progress& progress) {
@@ -112,6 +154,23 @@ int run_selftest(const std::vector<std::string>& argv, Progress& progress) {
             else std::snprintf(err, sizeof err, "%.2e", o.max_err);
             std::printf("%-6s %-6s %-8s %-8s %6d %12s  %s\n", dtype_name(t).data(), dtype_name(kt->act).data(),
                         K::isa_name(isa).data(), K::isa_name(kt->best_isa).data(), o.cases, err,
+                        o.failed ? ("FAIL (" + std::to_string(o.failed) + "): " + o.first_failure).c_str() : "ok");
+        }
+    }
+    // GEMM kernels (prefill): every tiled kernel this CPU runs against the scalar GEMM.
+    std::printf("\n%-6s %-6s %-10s %-10s %6s %12s  %s\n", "type", "act", "gemm", "best", "cases", "max rel err", "result");
+    for (DType t : K::kernel_types()) {
+        const K::GemmTraits* gt = K::gemm_traits(t);
+        if (!gt) continue;
+        for (int i = int(K::GemmIsa::Generic); i < int(K::GemmIsa::Count); ++i) {
+            const auto isa = K::GemmIsa(i);
+            const K::GemmFn fn = K::gemm_for(t, isa);
+            if (!fn || !K::gemm_isa_available(isa)) continue;
+            const Outcome o = check_gemm(t, fn, *gt, uint32_t(*seed));
+            ++kernels;
+            if (o.failed) ++failed;
+            std::printf("%-6s %-6s %-10s %-10s %6d %12.2e  %s\n", dtype_name(t).data(), dtype_name(gt->act).data(),
+                        K::gemm_isa_name(isa).data(), K::gemm_isa_name(gt->best_isa).data(), o.cases, o.max_err,
                         o.failed ? ("FAIL (" + std::to_string(o.failed) + "): " + o.first_failure).c_str() : "ok");
         }
     }

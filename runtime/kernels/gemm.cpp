@@ -1,0 +1,174 @@
+#include "runtime/kernels/gemm.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "runtime/cpu_features.h"
+#include "runtime/kernels/gemm_impl.h"
+#include "runtime/kernels/kernels.h"
+
+namespace ef::rt::kernels {
+
+namespace {
+
+constexpr size_t kIsas = size_t(GemmIsa::Count);
+
+// Loops of one vec_dot: weight row outermost, so the row stays in L1 across the T tokens.
+template <bool Best, DType W>
+void loop_gemm(int64_t n, int64_t rows, int64_t T, const void* w, size_t wrb, const void* a, size_t arb, float* y,
+               int64_t ldy) {
+    const KernelTraits* kt = kernel_traits(W);
+    const VecDotFn dot = Best ? kt->best : kt->scalar;
+    const auto* wb = static_cast<const uint8_t*>(w);
+    const auto* ab = static_cast<const uint8_t*>(a);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t t = 0; t < T; ++t) y[t * ldy + r] = dot(n, wb + size_t(r) * wrb, ab + size_t(t) * arb);
+}
+
+#define EF_LOOPS(W) loop_gemm<false, W>, loop_gemm<true, W>
+#if defined(__x86_64__)
+#define EF_X86(f) f
+#else
+#define EF_X86(f) nullptr
+#endif
+#if defined(__aarch64__)
+#define EF_NEON(f) f
+#else
+#define EF_NEON(f) nullptr
+#endif
+
+struct Row {
+    DType weight;
+    std::array<GemmFn, kIsas> by_isa;  // Scalar, Generic, Avx2, Avx512, Avx512Vnni, Neon
+};
+
+const Row kRows[] = {
+    {DType::F32, {EF_LOOPS(DType::F32), EF_X86(gemm_avx2::gemm_f32), EF_X86(gemm_avx512::gemm_f32), nullptr, EF_NEON(gemm_neon::gemm_f32)}},
+    {DType::F16, {EF_LOOPS(DType::F16), EF_X86(gemm_avx2::gemm_f16), EF_X86(gemm_avx512::gemm_f16), nullptr, nullptr}},
+    {DType::BF16, {EF_LOOPS(DType::BF16), EF_X86(gemm_avx2::gemm_bf16), EF_X86(gemm_avx512::gemm_bf16), nullptr, nullptr}},
+    {DType::Q8_0, {EF_LOOPS(DType::Q8_0), EF_X86(gemm_avx2::gemm_q8_0), nullptr, EF_X86(gemm_avx512vnni::gemm_q8_0), EF_NEON(gemm_neon::gemm_q8_0)}},
+    {DType::Q4_0, {EF_LOOPS(DType::Q4_0), nullptr, nullptr, EF_X86(gemm_avx512vnni::gemm_q4_0), nullptr}},
+    {DType::Q2_K, {EF_LOOPS(DType::Q2_K), nullptr, nullptr, nullptr, nullptr}},
+    {DType::Q3_K, {EF_LOOPS(DType::Q3_K), nullptr, nullptr, nullptr, nullptr}},
+    {DType::Q4_K, {EF_LOOPS(DType::Q4_K), nullptr, nullptr, nullptr, nullptr}},
+    {DType::Q5_K, {EF_LOOPS(DType::Q5_K), nullptr, nullptr, nullptr, nullptr}},
+    {DType::Q6_K, {EF_LOOPS(DType::Q6_K), nullptr, nullptr, nullptr, nullptr}},
+};
+
+#undef EF_LOOPS
+#undef EF_X86
+#undef EF_NEON
+
+// Preference order; EF_KERNEL_ISA (scalar|avx2|avx512|neon) caps it as for the vec_dot table.
+int rank(GemmIsa isa) {
+    switch (isa) {
+        case GemmIsa::Scalar: return 0;
+        case GemmIsa::Generic: return 1;
+        case GemmIsa::Avx2: case GemmIsa::Neon: return 2;
+        case GemmIsa::Avx512: return 3;
+        case GemmIsa::Avx512Vnni: return 4;
+        default: return 0;
+    }
+}
+
+int rank_cap() {
+    const char* env = std::getenv("EF_KERNEL_ISA");
+    if (!env) return 99;
+    const std::string_view v(env);
+    if (v == "scalar") return 1;  // the vec_dot table is capped too, so Generic loops scalar kernels
+    if (v == "avx2" || v == "neon") return 2;
+    if (v == "avx512") return 4;
+    return 99;
+}
+
+struct Table {
+    std::array<GemmTraits, size_t(DType::Count)> traits{};
+    std::array<bool, size_t(DType::Count)> present{};
+    Table() {
+        const int cap = rank_cap();
+        for (const Row& r : kRows) {
+            const KernelTraits* kt = kernel_traits(r.weight);
+            if (!kt) continue;
+            GemmTraits t{r.weight, kt->act, r.by_isa[0], r.by_isa[1], GemmIsa::Generic};
+            for (size_t i = 2; i < kIsas; ++i) {
+                const GemmIsa isa = GemmIsa(i);
+                if (r.by_isa[i] && gemm_isa_available(isa) && rank(isa) <= cap && rank(isa) > rank(t.best_isa)) {
+                    t.best = r.by_isa[i];
+                    t.best_isa = isa;
+                }
+            }
+            traits[size_t(r.weight)] = t;
+            present[size_t(r.weight)] = true;
+        }
+    }
+};
+
+const Table& table() {
+    static const Table t;
+    return t;
+}
+
+struct Scratch {
+    struct Free {
+        void operator()(void* p) const { ::operator delete(p, std::align_val_t(64)); }
+    };
+    std::unique_ptr<void, Free> p[4];
+    size_t size[4] = {0, 0, 0, 0};
+};
+
+}  // namespace
+
+std::string_view gemm_isa_name(GemmIsa isa) {
+    switch (isa) {
+        case GemmIsa::Scalar: return "scalar";
+        case GemmIsa::Generic: return "generic";
+        case GemmIsa::Avx2: return "avx2";
+        case GemmIsa::Avx512: return "avx512";
+        case GemmIsa::Avx512Vnni: return "avx512vnni";
+        case GemmIsa::Neon: return "neon";
+        default: return "?";
+    }
+}
+
+bool gemm_isa_available(GemmIsa isa) {
+    const CpuFeatures& f = cpu_features();
+    switch (isa) {
+        case GemmIsa::Scalar: case GemmIsa::Generic: return true;
+#if defined(__x86_64__)
+        case GemmIsa::Avx2: return f.has_avx2_set();
+        case GemmIsa::Avx512: return f.has_avx512_set();
+        case GemmIsa::Avx512Vnni: return f.has_avx512_set() && f.avx512_vnni;
+#endif
+#if defined(__aarch64__)
+        case GemmIsa::Neon: return f.neon;
+#endif
+        default: (void)f; return false;
+    }
+}
+
+const GemmTraits* gemm_traits(DType weight) {
+    const Table& t = table();
+    const size_t i = size_t(weight);
+    return i < t.present.size() && t.present[i] ? &t.traits[i] : nullptr;
+}
+
+GemmFn gemm_for(DType weight, GemmIsa isa) {
+    for (const Row& r : kRows)
+        if (r.weight == weight) return size_t(isa) < kIsas ? r.by_isa[size_t(isa)] : nullptr;
+    return nullptr;
+}
+
+void* gemm_scratch(int slot, size_t bytes) {
+    thread_local Scratch s;
+    if (s.size[slot] < bytes) {
+        const size_t grown = std::max(bytes, s.size[slot] * 3 / 2);
+        s.p[slot].reset(::operator new(grown, std::align_val_t(64)));
+        s.size[slot] = grown;
+    }
+    return s.p[slot].get();
+}
+
+}  // namespace ef::rt::kernels
