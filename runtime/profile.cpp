@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <numeric>
@@ -143,6 +144,32 @@ uint64_t ssm_state_bytes(const Model& m, const std::vector<LayerPath>& path) {
         else if (p.ssm == MixerKind::Mamba2)
             total += uint64_t((sc.d_inner + 2 * sc.n_groups * sc.d_state) * (sc.d_conv - 1) + sc.d_inner * sc.d_state) *
                      sizeof(float);
+    }
+    return total;
+}
+
+uint64_t decode_weight_bytes(const Model& m, const std::vector<LayerPath>& path) {
+    const bool tied = m.find("output.weight") == nullptr;
+    uint64_t total = 0;
+    for (const Tensor& t : m.tensors) {
+        if (t.name == "token_embd.weight") {
+            total += tied ? t.nbytes() : t.nbytes() / uint64_t(std::max<int64_t>(1, m.config.vocab_size));
+            continue;
+        }
+        // "blk.<i>.<rest>": skip the matrices of a routed layer's branch that does not run.
+        if (t.name.rfind("blk.", 0) == 0) {
+            const size_t dot = t.name.find('.', 4);
+            const size_t il = size_t(std::strtoull(t.name.c_str() + 4, nullptr, 10));
+            if (dot != std::string::npos && il < path.size() && il < m.layers.size() &&
+                m.layers[il].mixer == MixerKind::Routed) {
+                const std::string rest = t.name.substr(dot + 1);
+                const bool attn = rest.rfind("attn_q", 0) == 0 || rest.rfind("attn_k", 0) == 0 ||
+                                  rest.rfind("attn_v", 0) == 0 || rest.rfind("attn_output", 0) == 0;
+                if (attn && !path[il].attention) continue;
+                if (rest.rfind("ssm_", 0) == 0 && path[il].ssm == MixerKind::Attention) continue;
+            }
+        }
+        total += t.nbytes();
     }
     return total;
 }

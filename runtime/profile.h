@@ -45,6 +45,11 @@ std::vector<LayerPath> layer_paths(const Session& s, Routing routing);
 uint64_t kv_cache_bytes(const Model& m, const std::vector<LayerPath>& path, int64_t n_ctx);
 uint64_t ssm_state_bytes(const Model& m, const std::vector<LayerPath>& path);
 
+// Weight bytes one decode step reads: every tensor on the path once, except token_embd, of which
+// only one row is looked up (unless it is tied as the output head, then it is read whole). Routed
+// layers count only the branch they run (the other branch's matrices stay unread).
+uint64_t decode_weight_bytes(const Model& m, const std::vector<LayerPath>& path);
+
 // Floating-point operations for one token at context length n_past + 1: 2 * rows * cols for every
 // weight matrix on the path (output head included, embedding lookup excluded), attention scores and
 // weighted sum 4 * n_heads * head_dim * (n_past + 1), and the SSM scan's elementwise work

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "app/runner/runner.h"
+#include "runtime/kernels/kernels.h"
 #include "runtime/profile.h"
 
 namespace ef::run {
@@ -41,6 +42,19 @@ std::string samples_json(const SpeedStats& s) {
 std::string speed_json(const SpeedStats& s) {
     return "{\"n_tokens\": " + std::to_string(s.n_tokens) + ", \"avg_ts\": " + fmt("%.6g", s.mean) +
            ", \"stddev_ts\": " + fmt("%.6g", s.stddev) + ", \"samples_ts\": " + samples_json(s) + "}";
+}
+
+// The SIMD kernel set the model's main weight type runs on ("avx512", "avx2", "neon", "scalar").
+std::string main_kernel_isa(const Model& m) {
+    DType main = DType::F32;
+    uint64_t best = 0;
+    for (const auto& t : m.tensors)
+        if (t.shape.size() >= 2 && t.nbytes() > best) {
+            best = t.nbytes();
+            main = t.dtype;
+        }
+    const auto* kt = rt::kernels::kernel_traits(main);
+    return kt ? std::string(rt::kernels::isa_name(kt->best_isa)) : "reference";
 }
 
 }  // namespace
@@ -88,17 +102,25 @@ int run_bench(const std::vector<std::string>& argv, Progress& progress) {
 
     const std::string label = model_label(m);
     if (output == "json") {
+        // llama-bench's fields, then memory: the session's context, its KV cache and SSM state, the
+        // weight bytes one decode step reads, this process's peak RSS, and the kernel ISA in use.
+        const auto path = layer_paths(*s, L.routing);
+        const uint64_t kv = kv_cache_bytes(m, path, s->max_positions()), ssm = ssm_state_bytes(m, path);
+        const std::string isa = main_kernel_isa(m);
         std::printf("[\n");
         for (size_t i = 0; i < rows.size(); ++i) {
             const Row& r = rows[i];
             std::printf("  {\"model_filename\": \"%s\", \"model_type\": \"%s\", \"model_size\": %llu, \"model_n_params\": %lld, "
                         "\"n_threads\": %d, \"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"avg_ts\": %.6g, "
-                        "\"stddev_ts\": %.6g, \"samples_ts\": %s}%s\n",
+                        "\"stddev_ts\": %.6g, \"samples_ts\": %s, \"n_ctx\": %lld, \"kv_cache_bytes\": %llu, "
+                        "\"ssm_state_bytes\": %llu, \"decode_weight_bytes\": %llu, \"peak_rss_bytes\": %llu, "
+                        "\"kernel_isa\": \"%s\"}%s\n",
                         json_escape(m.source_path).c_str(), json_escape(label).c_str(),
                         (unsigned long long)m.weight_bytes(), (long long)m.parameter_count(), L.threads, r.test.c_str(),
                         r.n_prompt, r.n_gen, r.st.mean, r.st.stddev,
-                        samples_json(r.st).c_str(),
-                        i + 1 < rows.size() ? "," : "");
+                        samples_json(r.st).c_str(), (long long)s->max_positions(), (unsigned long long)kv,
+                        (unsigned long long)ssm, (unsigned long long)decode_weight_bytes(m, path),
+                        (unsigned long long)peak_rss_bytes(), isa.c_str(), i + 1 < rows.size() ? "," : "");
         }
         std::printf("]\n");
         return 0;

@@ -40,6 +40,7 @@ const Cmd kCommands[] = {
     {"profile", "profile -m MODEL [--pp N] [--tg N] [-r REPS] [-c N_CTX] [-t|--threads T] [--json]", ef::run::run_profile},
     {"selftest", "selftest [-s|--seed S]   (every SIMD kernel of this CPU against its scalar reference)",
      ef::run::run_selftest},
+    {"membw", "membw [--size MiB] [-t|--threads T] [-r REPS] [--json]   (memory read bandwidth, GB/s)", ef::run::run_membw},
 };
 
 void print_usage(FILE* f) {

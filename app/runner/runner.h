@@ -1,6 +1,6 @@
 // edgefusion-run: the board runner. Qt-free and HDF5-free; loads GGUF (mmap) and llama2.c.
 // Subcommands mirror llama.cpp's tools: generate (llama-cli/llama-simple), perplexity
-// (llama-perplexity), bench (llama-bench), profile. Exit codes: 0 ok, 1 error, 2 usage.
+// (llama-perplexity), bench (llama-bench), profile, selftest, membw. Exit codes: 0 ok, 1 error, 2 usage.
 #pragma once
 #include <memory>
 #include <string>
@@ -21,6 +21,7 @@ int run_perplexity(const std::vector<std::string>& argv, Progress& progress);
 int run_bench(const std::vector<std::string>& argv, Progress& progress);
 int run_profile(const std::vector<std::string>& argv, Progress& progress);
 int run_selftest(const std::vector<std::string>& argv, Progress& progress);
+int run_membw(const std::vector<std::string>& argv, Progress& progress);
 
 // "edgefusion-run <cmd>: <message>" on stderr; returns code.
 int fail(const char* cmd, const std::string& message, int code = kError);

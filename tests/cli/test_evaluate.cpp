@@ -9,6 +9,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "core/formats/format.h"
+#include "core/synth.h"
 #include "tests/support/test_support.h"
 
 using ef::test::cli_path;
@@ -17,7 +19,7 @@ using ef::test::run_process;
 class TestEvaluate : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
-    QString model_, text_, short_;
+    QString model_, text_, short_, mismatch_;
 
     QJsonObject json_of(const QStringList& args) {
         auto r = run_process(cli_path(), QStringList{"evaluate", "-m", model_} + args + QStringList{"--json"}, 300000);
@@ -43,6 +45,18 @@ private slots:
         QFile s(short_);
         QVERIFY(s.open(QIODevice::WriteOnly));
         s.write("First Citizen: hello");
+        s.close();
+        // A GGUF whose config (feed_forward_length) disagrees with its FFN tensors.
+        ef::SynthOptions so;
+        so.dim = 64;
+        so.n_layers = 2;
+        so.vocab = 300;
+        so.context_length = 64;
+        auto m = ef::synth_model(so);
+        QVERIFY(m.ok());
+        m->config.ffn_hidden += 32;
+        mismatch_ = dir_.filePath("mismatch.gguf");
+        QVERIFY(ef::save_model(*m, mismatch_.toStdString()).ok());
     }
 
     void perplexityAndKlBase() {
@@ -119,6 +133,9 @@ private slots:
         QTest::newRow("kl base not a file") << QStringList{"-m", "@M", "--kl-base", "@T"} << "wrong magic";
         QTest::newRow("kl-base-out alone") << QStringList{"-m", "@M", "--kl-base-out", "x.bin"} << "needs --perplexity";
         QTest::newRow("missing model") << QStringList{"-m", "/nonexistent/m.gguf", "--task", "piqa"} << "m.gguf";
+        QTest::newRow("tensors disagree with config") << QStringList{"-m", "@X", "--perplexity", "@T", "-c", "16"}
+                                                      << "tensor blk.0.ffn_";
+        QTest::newRow("tensors disagree, task") << QStringList{"-m", "@X", "--task", "piqa", "--limit", "1"} << "tensor blk.0.ffn_";
     }
     void badInput() {
         QFETCH(QStringList, args);
@@ -127,6 +144,7 @@ private slots:
             if (a == "@M") a = model_;
             if (a == "@T") a = text_;
             if (a == "@S") a = short_;
+            if (a == "@X") a = mismatch_;
         }
         auto r = run_process(cli_path(), QStringList{"evaluate"} + args);
         QVERIFY2(r.exit_code != 0 && r.exit_code != -1, qPrintable(QString::number(r.exit_code) + r.err));

@@ -35,6 +35,7 @@ class TestRunner : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
     QString bin_, gguf_;
+    QString mismatch_, bigvocab_;  // bad model files (badInput)
     int bos_ = -1, eos_ = -1;
 
     // llama.cpp's token ids for a text (no BOS), via llama_tokenize.mjs on our GGUF.
@@ -76,6 +77,36 @@ private slots:
         gguf_ = dir_.filePath("stories260K.gguf");
         Status s = save_model(*m, gguf_.toStdString());
         QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+
+        // A GGUF whose metadata disagrees with its tensors: feed_forward_length says 32 more than
+        // the FFN matrices have (the writer stores the config as given; only loading checks).
+        SynthOptions so;
+        so.arch = "llama";
+        so.dim = 64;
+        so.n_layers = 2;
+        so.vocab = 300;
+        so.seed = 3;
+        so.context_length = 64;
+        auto bad = synth_model(so);
+        QVERIFY2(bad.ok(), bad.ok() ? "" : bad.message().c_str());
+        bad->config.ffn_hidden += 32;
+        mismatch_ = dir_.filePath("mismatch.gguf");
+        s = save_model(*bad, mismatch_.toStdString());
+        QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+        // A tokenizer with more tokens (400) than the embedding has rows (300): text can tokenize to
+        // ids the model has no row for.
+        auto big = synth_model(so);
+        QVERIFY(big.ok());
+        auto v = synth_vocab(400);
+        QVERIFY(v.ok());
+        big->vocab = *v;
+        bigvocab_ = dir_.filePath("bigvocab.gguf");
+        s = save_model(*big, bigvocab_.toStdString());
+        QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+        auto back = load_model(bigvocab_.toStdString());
+        QVERIFY2(back.ok(), back.ok() ? "" : back.message().c_str());
+        QCOMPARE(back->config.vocab_size, int64_t(300));
+        QCOMPARE(int(back->vocab.tokens.size()), 400);
     }
 
     // Greedy from "Once upon a time" equals llama.cpp's temperature-0 continuation, from the llama2.c
@@ -241,12 +272,39 @@ private slots:
             QVERIFY(o["stddev_ts"].toDouble() >= 0);
             QCOMPARE(o["samples_ts"].toArray().size(), 2);
             QCOMPARE(o["model_n_params"].toInteger(), 260032);  // shared/README.md's stories260K
+            // Memory: K and V in F32 for 5 layers x 4 KV heads x head_dim 8 x n_ctx 512; a decode step
+            // reads every weight but the looked-up embedding rows, except that the tied head reads it whole.
+            QCOMPARE(o["n_ctx"].toInteger(), 512);
+            QCOMPARE(o["kv_cache_bytes"].toInteger(), 2LL * 5 * 4 * 8 * 512 * 4);
+            QCOMPARE(o["ssm_state_bytes"].toInteger(), 0);
+            QCOMPARE(o["decode_weight_bytes"].toInteger(), o["model_size"].toInteger());  // tied: all of it
+            QVERIFY(o["peak_rss_bytes"].toInteger() > 0);
+            QVERIFY(!o["kernel_isa"].toString().isEmpty());
             QVERIFY(o["model_size"].toInteger() > 1000000);
         }
         // The Markdown table.
         const auto t = run_process(runner(), {"bench", "-m", bin_, "-p", "16", "-n", "8", "-r", "1"});
         QVERIFY2(t.exit_code == 0, qPrintable(t.err));
         QVERIFY2(t.out.contains("| model") && t.out.contains("| pp16 |") && t.out.contains("| tg8 |"), qPrintable(t.out));
+    }
+
+    // membw: well-formed JSON with a plausible rate (GB/s: more than a floppy, less than any RAM made),
+    // and its flags checked.
+    void membwJson() {
+        const auto r = run_process(runner(), {"membw", "--size", "64", "-r", "2", "-t", "2", "--json"});
+        QVERIFY2(r.exit_code == 0, qPrintable(r.err));
+        QJsonParseError pe;
+        const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8(), &pe).object();
+        QVERIFY2(pe.error == QJsonParseError::NoError, qPrintable(pe.errorString() + "\n" + r.out));
+        QCOMPARE(o["size_mib"].toInt(), 64);
+        QCOMPARE(o["n_threads"].toInt(), 2);
+        QCOMPARE(o["samples_gbps"].toArray().size(), 2);
+        const double best = o["best_gbps"].toDouble(), mean = o["mean_gbps"].toDouble();
+        qInfo("membw: %.2f GB/s best (%s loop)", best, qPrintable(o["loop"].toString()));
+        QVERIFY2(best > 0.1 && best < 10000, qPrintable(r.out));
+        QVERIFY(mean > 0 && mean <= best * (1 + 1e-3));
+        const auto bad = run_process(runner(), {"membw", "--size", "0"});
+        QVERIFY2(bad.exit_code == 2 && bad.err.contains("--size"), qPrintable(bad.err));
     }
 
     void profileJson() {
@@ -351,6 +409,23 @@ private slots:
         QTest::newRow("empty text") << QStringList{"perplexity", "-m", model, "-f", "EMPTY", "-c", "128"} << "needs at least";
         QTest::newRow("corrupt model") << QStringList{"generate", "-m", "CORRUPT", "-p", "x"} << "CORRUPT";
         QTest::newRow("long prompt") << QStringList{"generate", "-m", model, "-p", "LONG"} << "context";
+        // Tensors that disagree with the config: every command names the tensor.
+        const QString shape = "tensor blk.0.ffn_";
+        QTest::newRow("mismatch generate") << QStringList{"generate", "-m", "MISMATCH", "-p", "x"} << shape;
+        QTest::newRow("mismatch bench") << QStringList{"bench", "-m", "MISMATCH", "-p", "8", "-n", "8", "-r", "1"} << shape;
+        QTest::newRow("mismatch profile") << QStringList{"profile", "-m", "MISMATCH", "--json"} << shape;
+        QTest::newRow("mismatch perplexity") << QStringList{"perplexity", "-m", "MISMATCH", "-f", "SHORT"} << shape;
+        // Out-of-range token ids: the prompt and the text use pieces past the embedding's 300 rows.
+        QTest::newRow("token id generate") << QStringList{"generate", "-m", "BIGVOCAB", "-p", "zq xj", "-n", "4"}
+                                           << "outside the vocabulary";
+        QTest::newRow("token id perplexity") << QStringList{"perplexity", "-m", "BIGVOCAB", "-f", "ZQTEXT", "-c", "16"}
+                                             << "outside the";
+        // Sampling values.
+        QTest::newRow("top-k -1") << QStringList{"generate", "-m", model, "-p", "x", "--top-k", "-1"} << "out of range";
+        QTest::newRow("min-p 1.5") << QStringList{"generate", "-m", model, "-p", "x", "--min-p", "1.5"} << "out of range";
+        QTest::newRow("temp -1") << QStringList{"generate", "-m", model, "-p", "x", "--temp", "-1"} << "out of range";
+        QTest::newRow("repeat-penalty 0") << QStringList{"generate", "-m", model, "-p", "x", "--repeat-penalty", "0"} << "out of range";
+        QTest::newRow("seed text") << QStringList{"generate", "-m", model, "-p", "x", "--seed", "abc"} << "seed";
     }
     void badInput() {
         QFETCH(QStringList, args);
@@ -359,14 +434,20 @@ private slots:
         QVERIFY(write_file(shortf, "Once upon a time there was a short text.\n"));
         QVERIFY(write_file(empty, ""));
         QVERIFY(write_file(corrupt, QByteArray("GGUF\x03\0\0\0", 8) + QByteArray(64, '\xff')));
+        const QString zq = dir_.filePath("zq.txt");
+        QVERIFY(write_file(zq, QByteArray("zq xj qz jx ").repeated(40)));
         for (QString& a : args) {
             if (a == "SHORT") a = shortf;
             else if (a == "EMPTY") a = empty;
             else if (a == "CORRUPT") a = corrupt;
             else if (a == "LONG") a = QString("once upon a time ").repeated(300);
+            else if (a == "MISMATCH") a = mismatch_;
+            else if (a == "BIGVOCAB") a = bigvocab_;
+            else if (a == "ZQTEXT") a = zq;
         }
         const auto r = run_process(runner(), args, 60000);
         QVERIFY2(r.exit_code > 0, qPrintable(QString("exit %1: %2").arg(r.exit_code).arg(r.err)));  // -1: crashed
+        qInfo("%s", qPrintable(r.err.trimmed().left(300)));
         if (message == "CORRUPT") message = "corrupt.gguf";
         QVERIFY2(r.err.contains(message, Qt::CaseInsensitive), qPrintable(r.err));
     }
