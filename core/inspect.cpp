@@ -67,14 +67,28 @@ ModelSummary summarize(const Model& m) {
         s.tensors.push_back(std::move(ts));
     }
     s.bits_per_weight = s.parameters > 0 ? 8.0 * double(s.bytes) / double(s.parameters) : 0.0;
+    s.ef = ef_model_bits(m);
+    for (const auto& e : s.ef.tensors)
+        for (auto& ts : s.tensors)
+            if (ts.name == e.name) {
+                ts.code_bits = e.code_bits;
+                ts.effective_bits = e.effective_bits;
+                ts.outliers = e.nnz;
+            }
     return s;
 }
 
 namespace {
 
 nlohmann::json tensor_json(const TensorSummary& t) {
-    return {{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"parameters", t.parameters},
-            {"bytes", t.bytes}, {"bits_per_weight", t.parameters ? 8.0 * double(t.bytes) / double(t.parameters) : 0.0}};
+    nlohmann::json j{{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"parameters", t.parameters},
+                     {"bytes", t.bytes}, {"bits_per_weight", t.parameters ? 8.0 * double(t.bytes) / double(t.parameters) : 0.0}};
+    if (t.code_bits > 0) {
+        j["code_bits"] = t.code_bits;
+        j["effective_bits"] = t.effective_bits;
+        j["outliers"] = t.outliers;
+    }
+    return j;
 }
 
 std::string layer_label(const LayerDesc& d) {
@@ -105,6 +119,11 @@ nlohmann::json summary_to_json(const ModelSummary& s) {
     j["parameters"] = s.parameters;
     j["bytes"] = s.bytes;
     j["bits_per_weight"] = s.bits_per_weight;
+    if (!s.ef.tensors.empty())
+        j["edgefusion"] = {{"tensors", s.ef.tensors.size()}, {"ef_weights", s.ef.ef_weights},
+                           {"ef_code_bits", s.ef.ef_code_bits}, {"ef_effective_bits", s.ef.ef_effective_bits},
+                           {"weights", s.ef.weights}, {"code_bits", s.ef.code_bits},
+                           {"effective_bits", s.ef.effective_bits}};
     j["vocab"] = {{"model", s.vocab_model}, {"size", s.vocab_size}};
     j["metadata"] = metadata_to_json(s.metadata);
     auto globals = nlohmann::json::array();
@@ -133,6 +152,15 @@ std::string summary_to_text(const ModelSummary& s, bool tensors) {
     char bpw[32];
     std::snprintf(bpw, sizeof bpw, "%.3f", s.bits_per_weight);
     os << bpw << " bits/weight)\n";
+    if (!s.ef.tensors.empty()) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "edgefusion    %zu tensors, %lld weights: code %.3f, effective %.3f bits/weight; "
+                      "all weights: code %.3f, effective %.3f\n",
+                      s.ef.tensors.size(), static_cast<long long>(s.ef.ef_weights), s.ef.ef_code_bits,
+                      s.ef.ef_effective_bits, s.ef.code_bits, s.ef.effective_bits);
+        os << buf;
+    }
     os << "dims          dim " << c.dim << ", layers " << c.n_layers << ", vocab " << c.vocab_size << ", context "
        << c.context_length;
     if (c.ffn_hidden) os << ", ffn " << c.ffn_hidden;
@@ -156,6 +184,11 @@ std::string summary_to_text(const ModelSummary& s, bool tensors) {
         std::snprintf(buf, sizeof buf, "    %-32s %-6s %-18s %12lld params %12s\n", t.name.c_str(), t.dtype.c_str(),
                       shape_to_string(t.shape).c_str(), static_cast<long long>(t.parameters), human_bytes(t.bytes).c_str());
         os << buf;
+        if (t.code_bits > 0) {
+            std::snprintf(buf, sizeof buf, "      code %.0f bits, effective %.3f bits/weight, %lld outliers\n", t.code_bits,
+                          t.effective_bits, static_cast<long long>(t.outliers));
+            os << buf;
+        }
     };
     os << "global tensors\n";
     for (size_t i : s.global_tensors) tensor_line(s.tensors[i]);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/ef_tensors.h"
 #include "core/model.h"
 
 namespace ef {
@@ -17,6 +18,9 @@ struct TensorSummary {
     uint64_t bytes = 0;
     int layer = -1;        // -1 for global tensors
     std::string role;      // "attn_q", "ssm_in", "router_gate", "token_embd", ...
+    // EdgeFusion weights only (ef* dtypes): code bits k and effective bits with companions; 0 otherwise.
+    double code_bits = 0, effective_bits = 0;
+    int64_t outliers = 0;
 };
 
 struct LayerSummary {
@@ -39,6 +43,7 @@ struct ModelSummary {
     Metadata metadata;
     std::string vocab_model;
     size_t vocab_size = 0;
+    EfModelBits ef;  // code / effective bits of the EF weights and of the whole model
 };
 
 // "blk.12.attn_q.weight" -> layer 12, role "attn_q"; "token_embd.weight" -> -1, "token_embd".

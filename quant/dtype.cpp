@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "quant/ef_format.h"
 #include "quant/ggml_blocks.h"
 #include "quant/half.h"
 
@@ -40,7 +41,7 @@ void int_to_float(const void* src, float* dst, int64_t n) {
 }
 
 // ggml_type ids are fixed by the GGUF format.
-constexpr std::array<TypeTraits, size_t(DType::Count)> kTraits = {{
+constexpr std::array<TypeTraits, size_t(DType::EF_FIRST)> kTraits = {{
     {DType::F32, "f32", 0, 1, 4, false, f32_to_float, f32_from_float},
     {DType::F16, "f16", 1, 1, 2, false, f16_to_float, f16_from_float},
     {DType::BF16, "bf16", 30, 1, 2, false, bf16_to_float, bf16_from_float},
@@ -78,17 +79,21 @@ bool iequal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-const TypeTraits& type_traits(DType t) { return kTraits[size_t(t)]; }
+// ggml's rows live here, the EdgeFusion rows in quant/ef_format.cpp.
+const TypeTraits& type_traits(DType t) {
+    if (size_t(t) < kTraits.size()) return kTraits[size_t(t)];
+    return ef_type_traits(int(t) - int(DType::EF_FIRST));
+}
 
 std::optional<DType> dtype_from_ggml_id(uint32_t id) {
-    for (const auto& t : kTraits)
-        if (t.ggml_id == id) return t.type;
+    for (int t = 0; t < int(DType::Count); ++t)
+        if (type_traits(DType(t)).ggml_id == id) return DType(t);
     return std::nullopt;
 }
 
 std::optional<DType> dtype_from_name(std::string_view name) {
-    for (const auto& t : kTraits)
-        if (iequal(t.name, name)) return t.type;
+    for (int t = 0; t < int(DType::Count); ++t)
+        if (iequal(type_traits(DType(t)).name, name)) return DType(t);
     return std::nullopt;
 }
 

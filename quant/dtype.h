@@ -12,6 +12,9 @@ enum class DType : uint8_t {
     F32, F16, BF16, F64, I8, I16, I32, I64,
     Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
     Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K,
+    // The 48 EdgeFusion block types ef{k}[a]_b{B} (quant/ef_format.h), index order of notes/ef_format.md.
+    EF_FIRST,
+    EF_LAST = EF_FIRST + 47,
     Count
 };
 
@@ -22,7 +25,7 @@ using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
 
 struct TypeTraits {
     DType type;
-    std::string_view name;      // as ggml names it: "f32", "q8_0", "q4_K"
+    std::string_view name;      // as ggml names it: "f32", "q8_0", "q4_K"; ours: "ef3_b128"
     uint32_t ggml_id;           // GGUF / ggml_type enum value
     int64_t block_size;         // elements per block (1 for plain types)
     int64_t type_size;          // bytes per block

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/arch/blocks.h"
+#include "quant/ef_format.h"
 
 namespace ef {
 
@@ -141,6 +142,13 @@ Status validate_model(const Model& m, std::string_view origin) {
         if (!seen.insert(t.name).second) return make_error(o + "tensor " + t.name + " appears twice");
         auto it = specs.find(t.name);
         if (it == specs.end()) {
+            // EdgeFusion outlier companions (quant/ef_format.h) ride along with a known weight.
+            std::string base;
+            if (ef_companion_base(t.name, &base) && specs.count(base)) {
+                if (Status s = validate_tensor_layout(t.name, t.dtype, t.shape, t.data.size()); !s)
+                    return make_error(o + s.message());
+                continue;
+            }
             unknown.push_back(t.name);
             continue;
         }

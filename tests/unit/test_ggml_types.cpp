@@ -163,10 +163,11 @@ private slots:
         if (lib_) dlclose(lib_);
     }
 
-    // Every type we know: same name, block size and block bytes as ggml under the same id.
+    // Every ggml type we know: same name, block size and block bytes as ggml under the same id (the
+    // EdgeFusion types after EF_FIRST are ours alone; tests/unit/test_ef_format.cpp checks them).
     void traitsMatchGgml_data() {
         QTest::addColumn<int>("dtype");
-        for (int t = 0; t < int(ef::DType::Count); ++t)
+        for (int t = 0; t < int(ef::DType::EF_FIRST); ++t)
             QTest::newRow(std::string(ef::dtype_name(ef::DType(t))).c_str()) << t;
     }
     void traitsMatchGgml() {
