@@ -99,7 +99,7 @@ ThreadPool::ShapeStats& ThreadPool::stats_for(int64_t n, int64_t chunk) {
     return st;
 }
 
-void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
+void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx, Split mode) {
     if (n <= 0) return;
     chunk = std::max<int64_t>(1, chunk);
     auto solo = [&] {
@@ -110,7 +110,7 @@ void ThreadPool::run(int64_t n, int64_t chunk, Fn fn, void* ctx) {
         return;
     }
     std::lock_guard lock(job_mutex_);
-    if (!adaptive_) {
+    if (!adaptive_ || mode == Split::Always) {
         run_split(n, chunk, fn, ctx);
         ++split_jobs_;
         return;

@@ -42,19 +42,25 @@ public:
     int64_t split_jobs() const { return split_jobs_.load(); }
     int64_t solo_jobs() const { return solo_jobs_.load(); }
 
+    // Adaptive: split or run alone, whichever has been faster for this job shape (for short,
+    // frequent jobs such as decode matvecs). Always: split, untimed - for jobs long enough (a
+    // prefill matmul, 0.1 ms and up) that waking the workers costs nothing in comparison and
+    // small chunks bound what a preempted worker can hold up.
+    enum class Split : uint8_t { Adaptive, Always };
+
     // Calls fn(begin, end) on disjoint ranges covering [0, n), each `chunk` long (the last may be
     // shorter), from the calling thread and the workers; returns when all have run. n < 2^31.
     // One job at a time: concurrent callers are serialized.
     template <class F>
-    void parallel_for(int64_t n, int64_t chunk, F&& fn) {
+    void parallel_for(int64_t n, int64_t chunk, F&& fn, Split split = Split::Adaptive) {
         using Fv = std::remove_reference_t<F>;
         run(n, chunk, [](void* ctx, int64_t b, int64_t e) { (*static_cast<Fv*>(ctx))(b, e); },
-            const_cast<void*>(static_cast<const void*>(&fn)));
+            const_cast<void*>(static_cast<const void*>(&fn)), split);
     }
 
 private:
     using Fn = void (*)(void* ctx, int64_t begin, int64_t end);
-    void run(int64_t n, int64_t chunk, Fn fn, void* ctx);
+    void run(int64_t n, int64_t chunk, Fn fn, void* ctx, Split split);
     void work_on(uint32_t gen);  // claims and runs chunks of job `gen` until none are left
     void worker_loop();
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <new>
 
+#include "quant/half.h"
 #include "runtime/cpu_features.h"
 #include "runtime/kernels/gemm_impl.h"
 #include "runtime/kernels/kernels.h"
@@ -84,11 +85,26 @@ int rank_cap() {
     return 99;
 }
 
+// The f32-activation kernel beside a tiled kernel (GemmTraits::f32act), and its panel height.
+void add_f32act(GemmTraits& t) {
+#if defined(__x86_64__)
+    if (t.best_isa != GemmIsa::Avx512) return;
+    t.panel_rows = 48;
+    if (t.weight == DType::F32) t.f32act = t.best;
+    else if (t.weight == DType::F16) t.f32act = gemm_avx512::gemm_f16_f32act;
+    else if (t.weight == DType::BF16) t.f32act = gemm_avx512::gemm_bf16_f32act;
+#else
+    (void)t;
+#endif
+}
+
 struct Table {
     std::array<GemmTraits, size_t(DType::Count)> traits{};
     std::array<bool, size_t(DType::Count)> present{};
+    bool avx512_round = false;
     Table() {
         const int cap = rank_cap();
+        avx512_round = gemm_isa_available(GemmIsa::Avx512) && rank(GemmIsa::Avx512) <= cap;
         for (const Row& r : kRows) {
             const KernelTraits* kt = kernel_traits(r.weight);
             if (!kt) continue;
@@ -100,6 +116,7 @@ struct Table {
                     t.best_isa = isa;
                 }
             }
+            add_f32act(t);
             traits[size_t(r.weight)] = t;
             present[size_t(r.weight)] = true;
         }
@@ -159,6 +176,23 @@ GemmFn gemm_for(DType weight, GemmIsa isa) {
     for (const Row& r : kRows)
         if (r.weight == weight) return size_t(isa) < kIsas ? r.by_isa[size_t(isa)] : nullptr;
     return nullptr;
+}
+
+void round_act_f32(DType act, const float* x, float* out, int64_t n) {
+    if (act == DType::F32) {
+        std::copy(x, x + n, out);
+        return;
+    }
+#if defined(__x86_64__)
+    if (table().avx512_round) {
+        gemm_avx512::round_act_f32(act == DType::BF16, x, out, n);
+        return;
+    }
+#endif
+    if (act == DType::BF16)
+        for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
+    else
+        for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(f32_to_f16(x[i]));
 }
 
 void* gemm_scratch(int slot, size_t bytes) {

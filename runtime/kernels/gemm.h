@@ -32,12 +32,22 @@ struct GemmTraits {
     GemmFn scalar;  // the reference
     GemmFn best;    // the fastest here (the generic GEMM where no tiled kernel applies)
     GemmIsa best_isa;
+    // The fastest kernel that takes the activations as f32 values already rounded to the act type
+    // (round_act_f32), a_row_bytes = 4 n; nullptr where there is none. For F16/BF16 weights this
+    // skips the per-call widening of 16-bit activations; for F32 weights it is `best`.
+    GemmFn f32act = nullptr;
+    // Weight rows the best kernel handles per panel: row chunks of a multiple of it waste nothing.
+    int panel_rows = 16;
 };
 
 // nullptr for weight types without kernels.
 const GemmTraits* gemm_traits(DType weight);
 // The GEMM written for `isa` (nullptr: none in this build; check gemm_isa_available too).
 GemmFn gemm_for(DType weight, GemmIsa isa);
+
+// out[i] = x[i] rounded to `act` (F32, F16 or BF16; round-to-nearest-even, exactly as
+// quantize_act) and widened back to f32: the activations of the f32act kernels.
+void round_act_f32(DType act, const float* x, float* out, int64_t n);
 
 // Per-thread scratch memory for the ISA kernels (64-byte aligned, grown on demand, kept for the
 // thread's lifetime; slot < 4). Defined in gemm.cpp, so the ISA files need no std:: containers

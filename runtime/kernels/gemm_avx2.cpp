@@ -46,18 +46,25 @@ struct LoadBF16 {
 template <class L, int RM, int RN>
 void tile(int64_t n, const uint8_t* w, size_t wrb, const float* a, int64_t lda, float* y, int64_t ldy) {
     __m256 acc[RM][RN];
+#pragma GCC unroll 8
     for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
         for (int t = 0; t < RN; ++t) acc[i][t] = _mm256_setzero_ps();
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
         __m256 wv[RM];
+#pragma GCC unroll 8
         for (int i = 0; i < RM; ++i) wv[i] = L::full(w + size_t(i) * wrb, j);
+#pragma GCC unroll 8
         for (int t = 0; t < RN; ++t) {
             const __m256 av = _mm256_loadu_ps(a + t * lda + j);
+#pragma GCC unroll 8
             for (int i = 0; i < RM; ++i) acc[i][t] = _mm256_fmadd_ps(wv[i], av, acc[i][t]);
         }
     }
+#pragma GCC unroll 8
     for (int t = 0; t < RN; ++t)
+#pragma GCC unroll 8
         for (int i = 0; i < RM; ++i) {
             float s = hsum(acc[i][t]);
             for (int64_t k = j; k < n; ++k) s += L::one(w + size_t(i) * wrb, k) * a[t * lda + k];
@@ -125,29 +132,36 @@ const float* widen_acts(int64_t n, int64_t T, const void* a, size_t arb) {
 template <int RM, int RN>
 void tile_q8_0(int64_t nb, const uint8_t* w, size_t wrb, const uint8_t* a, size_t arb, float* y, int64_t ldy) {
     __m256 acc[RM][RN];
+#pragma GCC unroll 8
     for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
         for (int t = 0; t < RN; ++t) acc[i][t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; ++b) {
         __m256i wq[RM], wabs[RM];
         float dw[RM];
+#pragma GCC unroll 8
         for (int i = 0; i < RM; ++i) {
             const block_q8_0& blk = reinterpret_cast<const block_q8_0*>(w + size_t(i) * wrb)[b];
             wq[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs));
             wabs[i] = _mm256_abs_epi8(wq[i]);
             dw[i] = _cvtsh_ss(blk.d);
         }
+#pragma GCC unroll 8
         for (int t = 0; t < RN; ++t) {
             const block_q8_0& xb = reinterpret_cast<const block_q8_0*>(a + size_t(t) * arb)[b];
             const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
             const float dx = _cvtsh_ss(xb.d);
+#pragma GCC unroll 8
             for (int i = 0; i < RM; ++i) {
                 const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[i], _mm256_sign_epi8(xq, wq[i])), ones);
                 acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw[i] * dx), acc[i][t]);
             }
         }
     }
+#pragma GCC unroll 8
     for (int t = 0; t < RN; ++t)
+#pragma GCC unroll 8
         for (int i = 0; i < RM; ++i) y[t * ldy + i] = hsum(acc[i][t]);
 }
 

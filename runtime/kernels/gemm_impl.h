@@ -21,6 +21,9 @@ namespace gemm_avx512 {
 EF_GEMM_DECL(gemm_f32)
 EF_GEMM_DECL(gemm_f16)
 EF_GEMM_DECL(gemm_bf16)
+EF_GEMM_DECL(gemm_f16_f32act)   // activations: f32 values already rounded to f16 (round_act_f32)
+EF_GEMM_DECL(gemm_bf16_f32act)  // ... to bf16
+void round_act_f32(bool bf16, const float* x, float* out, int64_t n);
 }  // namespace gemm_avx512
 namespace gemm_avx512vnni {
 EF_GEMM_DECL(gemm_q8_0)

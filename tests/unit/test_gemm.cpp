@@ -4,11 +4,14 @@
 // GEMM against an independent double-precision dot, and matmul against T separate matvecs.
 #include <QtTest>
 
+#include <bit>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "core/tensor.h"
+#include "quant/half.h"
 #include "runtime/kernels/gemm.h"
 #include "runtime/kernels/kernel_check.h"
 #include "runtime/kernels/kernels.h"
@@ -127,6 +130,71 @@ private slots:
             }
     }
 
+    // The f32-activation kernels (activations rounded by round_act_f32) against the scalar GEMM
+    // on act-type rows, with the same tolerance and shapes as kernel_vs_scalar.
+    void f32act_vs_scalar() {
+        int checked = 0;
+        for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+            const K::GemmTraits* gt = K::gemm_traits(t);
+            if (!gt || !gt->f32act) continue;
+            for (int64_t T : {1, 5, 8, 19})
+                for (int64_t rows : {1, 16, 47, 49, 100})
+                    for (int64_t n : lengths(t)) {
+                        const Operands o = make(t, n, rows, T, uint32_t(int(t) * 77 + T * 13 + rows + n));
+                        std::vector<float> af(size_t(T * n));
+                        K::round_act_f32(gt->act, o.x.data(), af.data(), T * n);
+                        const int64_t ldy = rows + 3;
+                        std::vector<float> got(size_t(T * ldy), kSentinel);
+                        gt->f32act(n, rows, T, o.w.data(), o.wrb, af.data(), size_t(n) * sizeof(float), got.data(), ldy);
+                        const std::vector<float> want = run(gt->scalar, o);
+                        for (int64_t tt = 0; tt < T; ++tt)
+                            for (int64_t r = 0; r < ldy; ++r) {
+                                const float g = got[size_t(tt * ldy + r)], w = want[size_t(tt * ldy + r)];
+                                if (r >= rows) {
+                                    QCOMPARE(g, kSentinel);
+                                    continue;
+                                }
+                                const std::span<const std::byte> wrow(o.w.data() + size_t(r) * o.wrb, o.wrb);
+                                const std::span<const float> x(o.x.data() + tt * n, size_t(n));
+                                const double scale = K::reference_dot(t, wrow, x).absdot + std::fabs(double(w));
+                                if (!(std::fabs(double(g) - double(w)) <= 1e-5 * scale))
+                                    QFAIL(qPrintable(QString("%1 T %2 n %3 rows %4: y[%5][%6] = %7, scalar %8")
+                                                         .arg(dtype_name(t).data()).arg(T).arg(n).arg(rows).arg(tt).arg(r)
+                                                         .arg(double(g), 0, 'g', 9).arg(double(w), 0, 'g', 9)));
+                            }
+                        ++checked;
+                    }
+        }
+        if (checked == 0) QSKIP("no f32-activation GEMM on this CPU");
+    }
+
+    // round_act_f32 = quantize_act into F16/BF16 and back, bit for bit (NaN stays NaN), on
+    // rounding ties, subnormals, overflow and random values.
+    void round_act_f32_exact() {
+        std::vector<float> x = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 65519.0f, 65520.0f, -1e30f, 1e-8f, -3e-6f, 6.1e-5f,
+                                5.96e-8f, 2.98e-8f, 2.99e-8f, 1e-40f, std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                                std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min()};
+        for (uint32_t bits : {0x3f801000u, 0x3f803000u, 0x3f808000u, 0x3f818000u, 0x7f7f8000u, 0x00008000u, 0x387fe000u})
+            x.push_back(std::bit_cast<float>(bits));  // f16 / bf16 halfway cases
+        std::mt19937 rng(5);
+        for (int i = 0; i < 997; ++i) x.push_back(std::bit_cast<float>(uint32_t(rng())));
+        for (DType act : {DType::F16, DType::BF16}) {
+            std::vector<float> got(x.size());
+            K::round_act_f32(act, x.data(), got.data(), int64_t(x.size()));
+            std::vector<uint16_t> q(x.size());
+            K::quantize_act(act, x.data(), q.data(), int64_t(x.size()));
+            for (size_t i = 0; i < x.size(); ++i) {
+                const float want = act == DType::F16 ? f16_to_f32(q[i]) : bf16_to_f32(q[i]);
+                const bool same = std::isnan(want) ? std::isnan(got[i]) : std::bit_cast<uint32_t>(got[i]) == std::bit_cast<uint32_t>(want);
+                if (!same)
+                    QFAIL(qPrintable(QString("%1: x %2 (0x%3) -> %4, quantize_act %5").arg(dtype_name(act).data())
+                                         .arg(double(x[i]), 0, 'g', 9).arg(std::bit_cast<uint32_t>(x[i]), 8, 16, QChar('0'))
+                                         .arg(double(got[i]), 0, 'g', 9).arg(double(want), 0, 'g', 9)));
+            }
+        }
+    }
+
     // The scalar GEMM itself against an independent double-precision dot of the dequantized rows.
     void scalar_vs_reference() {
         for (DType t : K::kernel_types()) {
@@ -191,6 +259,33 @@ private slots:
                     }
                 }
             }
+    }
+
+    // A prefill-sized product (split across 2 threads without the pool's timing) against matvec.
+    void matmul_big_split() {
+        for (DType t : {DType::F16, DType::Q8_0, DType::BF16}) {
+            const int64_t n = 1024, rows = 300, T = 64;
+            const Operands o = make(t, n, rows, T, 99 + uint32_t(t));
+            auto w = Tensor::from_bytes("w", t, {rows, n}, o.w);
+            QVERIFY(w.ok());
+            rt::ThreadPool pool(2);
+            const rt::MatvecOptions opt{rt::ActRounding::Ggml, rt::Kernels::Fast, &pool};
+            std::vector<float> y(size_t(T * rows)), yv(static_cast<size_t>(rows));
+            QVERIFY(rt::matmul(y, *w, o.x, T, opt).ok());
+            QVERIFY(pool.split_jobs() >= 1);
+            QCOMPARE(pool.solo_jobs(), int64_t(0));
+            for (int64_t tt = 0; tt < T; ++tt) {
+                const std::span<const float> x(o.x.data() + tt * n, size_t(n));
+                QVERIFY(rt::matvec(yv, *w, x, opt).ok());
+                for (int64_t r = 0; r < rows; ++r) {
+                    const std::span<const std::byte> wrow(o.w.data() + size_t(r) * o.wrb, o.wrb);
+                    const double scale = K::reference_dot(t, wrow, x).absdot + std::fabs(double(yv[size_t(r)]));
+                    if (!(std::fabs(double(y[size_t(tt * rows + r)]) - double(yv[size_t(r)])) <= 1e-5 * scale))
+                        QFAIL(qPrintable(QString("%1: y[%2][%3] = %4, matvec %5").arg(dtype_name(t).data()).arg(tt).arg(r)
+                                             .arg(double(y[size_t(tt * rows + r)]), 0, 'g', 9).arg(double(yv[size_t(r)]), 0, 'g', 9)));
+                }
+            }
+        }
     }
 
     void matmul_errors() {
