@@ -5,54 +5,18 @@
 #include <string>
 
 #include "core/arch/architecture.h"
+#include "runtime/session_layers.h"
 
 namespace ef {
 
 using rt::ActRounding;
+using namespace session_detail;
 
 namespace {
 
-struct AttnLayer {
-    const Tensor *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
-    std::vector<float> k_cache, v_cache;  // (positions, kv_heads, head_dim), grown per token
-};
-
-struct Mamba1Layer {
-    const Tensor *in = nullptr, *x = nullptr, *dt = nullptr, *out = nullptr;
-    std::vector<float> conv_w, conv_b, dt_b, A, D;   // (di, K), (di), (di), (di, N), (di)
-    std::vector<float> dt_norm, b_norm, c_norm;      // Jamba only: (dt_rank), (N), (N)
-    std::vector<float> conv_state, ssm_state;        // (di, K - 1), (di, N)
-};
-
-struct Mamba2Layer {
-    const Tensor *in = nullptr, *out = nullptr;
-    std::vector<float> conv_w, conv_b, dt_b, A, D, norm;  // (conv_dim, K), (conv_dim), (H), (H), (H), (G, di / G)
-    std::vector<float> conv_state, ssm_state;             // (conv_dim, K - 1), (H, di / H, N)
-};
-
-struct FfnLayer {
-    const Tensor *gate = nullptr, *up = nullptr, *down = nullptr;
-    std::vector<float> norm;  // (dim)
-};
-
 std::string blk(size_t il, const char* rest) { return "blk." + std::to_string(il) + "." + rest; }
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
 }  // namespace
-
-struct Session::Layer {
-    LayerDesc desc;
-    MixerKind ssm_kind = MixerKind::Mamba2;  // the SSM this layer runs (mixer, or the routed branch)
-    bool has_attn = false, has_ssm = false;
-    float gate = 1.0f;                       // attention share
-    std::vector<float> attn_norm;
-    AttnLayer attn;
-    Mamba1Layer m1;
-    Mamba2Layer m2;
-    FfnLayer ffn;
-};
 
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
@@ -339,13 +303,6 @@ Result<std::vector<float>> Session::eval(int32_t token) {
     const float inv = 1.0f / c.logit_scale;  // Granite divides logits by logit_scale
     for (float& v : logits) v *= inv;
     ++pos_;
-    return logits;
-}
-
-Result<std::vector<float>> Session::prefill(std::span<const int32_t> tokens) {
-    if (tokens.empty()) return make_error("prefill: no tokens");
-    std::vector<float> logits;
-    for (int32_t t : tokens) EF_ASSIGN(logits, eval(t));
     return logits;
 }
 

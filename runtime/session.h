@@ -7,6 +7,9 @@
 // Optional pieces (Jamba's dt/B/C norms, Mamba-2's grouped norm) are used when their tensors exist,
 // as llama.cpp does. Nothing here looks at the architecture's name.
 //
+// Prompts (prefill, eval_batch) run in batches of tokens through each layer (session_batch.cpp);
+// decoding (eval) runs one token at a time (session.cpp). Both leave the same state behind.
+//
 // Per-layer state: a KV cache (positions, kv_heads, head_dim) for attention, and the conv window
 // (channels, d_conv - 1) plus the SSM state (Mamba-1: (d_inner, d_state); Mamba-2: (heads,
 // head_dim, d_state)) for SSM layers.
@@ -32,10 +35,14 @@ enum class Routing : uint8_t {
 // Optional time accounting for profiling (Session::set_timings): seconds summed over evals.
 // Op kinds: the mixers by kind, the FFN (with its norm), the embedding lookup, the output head
 // (final norm + projection); per-layer time also covers the layer's norm and residual adds.
+// Batched calls (prefill, eval_batch) add each batch's time once and count all its tokens, so
+// seconds / evals is the time per token either way; prefill's output time covers the one
+// position it projects.
 struct SessionTimings {
     std::vector<double> layer_s;  // (n_layers)
     double embed_s = 0, attention_s = 0, mamba1_s = 0, mamba2_s = 0, ffn_s = 0, output_s = 0;
-    int64_t evals = 0;
+    int64_t evals = 0;    // tokens fed (one per eval, T per batch)
+    int64_t batches = 0;  // batched forward passes (each of up to ubatch tokens)
     void clear() { *this = SessionTimings{}; }
 };
 
@@ -48,6 +55,11 @@ struct SessionOptions {
     int threads = 1;
     // Which matvec code runs (ops.h): SIMD kernels, their scalar twins, or the double reference.
     rt::Kernels kernels = rt::Kernels::Fast;
+    // Batched calls (prefill, eval_batch) run at most this many tokens through the layers at once
+    // (activations of ubatch x ffn_hidden floats); longer inputs go in several batches.
+    int64_t ubatch = 512;
+    // Mamba-2's chunked SSD in batched calls: chunk length in tokens (ops_seq.h).
+    int64_t ssd_chunk = 64;
 };
 
 class Session {
@@ -58,14 +70,22 @@ public:
 
     // Feeds one token at the next position; returns the next-token logits (vocab_size).
     Result<std::vector<float>> eval(int32_t token);
-    // Feeds the tokens in order; returns the logits after the last one.
+    // Feeds the tokens in order; returns the logits after the last one (vocab_size). Runs them in
+    // batches of up to ubatch tokens layer by layer (matrix products, batched attention, Mamba-2's
+    // chunked SSD) and projects only the last position onto the vocabulary.
     Result<std::vector<float>> prefill(std::span<const int32_t> tokens);
+    // The same batched pass; all_logits: the logits after every token, (T, vocab_size) row-major,
+    // else those after the last one, (vocab_size). Equals T evals up to float rounding. Token ids
+    // and the room left in the context are checked before anything runs, so an error leaves the
+    // session as it was.
+    Result<std::vector<float>> eval_batch(std::span<const int32_t> tokens, bool all_logits);
     // Back to position 0 with empty caches and zero SSM state.
     void reset();
 
     int64_t position() const { return pos_; }
     int64_t max_positions() const { return opts_.max_positions; }  // the context size
-    // The residual stream after the last layer (before output_norm) of the latest eval: (dim).
+    // The residual stream after the last layer (before output_norm) at the latest position fed
+    // (by eval, or the last token of prefill / eval_batch): (dim).
     const std::vector<float>& hidden() const { return hidden_; }
     // Attention share g per layer: the gate for routed layers, 1 for attention, 0 for SSM layers.
     const std::vector<float>& gates() const { return gates_; }
@@ -81,6 +101,11 @@ public:
 private:
     Session() = default;
     Status run_layer(size_t il, std::vector<float>& x);
+    // session_batch.cpp: one layer over x: (T, dim) at positions pos_ .. pos_ + T - 1.
+    Status run_layer_batch(size_t il, std::vector<float>& x, int64_t T);
+    // Embeds and runs every layer over one batch, then appends the logits of its last head_rows
+    // positions (0, 1 or all) to out: (head_rows, vocab_size).
+    Status forward_batch(std::span<const int32_t> tokens, int64_t head_rows, std::vector<float>& out);
 
     const Model* model_ = nullptr;
     SessionOptions opts_;

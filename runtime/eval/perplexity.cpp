@@ -23,7 +23,8 @@ inline float log_prob(float logit, double lse) { return float(double(logit) - ls
 int scored_per_chunk(int n_ctx) { return n_ctx - 1 - n_ctx / 2; }
 
 // Evaluates every chunk from an empty state and calls fn(chunk, k, logits, target) for the k-th
-// scored position of the chunk (k = 0 .. n_ctx-2-first).
+// scored position of the chunk (k = 0 .. n_ctx-2-first). Batched: the unscored first half is a
+// prefill (no logits), the scored half one eval_batch with every position's logits.
 template <class Fn>
 Status run_chunks(const Model& model, const ChunkPlan& plan, SessionOptions so, Progress& progress,
                   const std::string& stage, Fn&& fn) {
@@ -31,15 +32,23 @@ Status run_chunks(const Model& model, const ChunkPlan& plan, SessionOptions so, 
     auto session = Session::create(model, so);
     if (!session) return session.error();
     const int first = plan.n_ctx / 2;
+    const size_t V = size_t(model.config.vocab_size);
+    std::vector<int32_t> window(size_t(plan.n_ctx - 1));
     for (int c = 0; c < plan.n_chunks; ++c) {
+        if (progress.cancelled()) return make_error("cancelled");
         session->reset();
         const size_t start = size_t(c) * size_t(plan.n_ctx);
-        for (int j = 0; j + 1 < plan.n_ctx; ++j) {
-            if (progress.cancelled()) return make_error("cancelled");
-            const int32_t t = (j == 0 && plan.bos >= 0) ? plan.bos : plan.tokens[start + size_t(j)];
-            auto logits = session->eval(t);
-            if (!logits) return logits.error();
-            if (j >= first) EF_TRY_STATUS(fn(c, j - first, std::span<const float>(*logits), plan.tokens[start + size_t(j) + 1]));
+        // Positions 0 .. n_ctx-2 (the last token is only a target), the first one BOS.
+        std::copy_n(plan.tokens.begin() + ptrdiff_t(start), window.size(), window.begin());
+        if (plan.bos >= 0) window[0] = plan.bos;
+        const std::span<const int32_t> w(window);
+        if (auto r = session->prefill(w.first(size_t(first))); !r) return r.error();
+        if (progress.cancelled()) return make_error("cancelled");
+        auto logits = session->eval_batch(w.subspan(size_t(first)), /*all_logits=*/true);
+        if (!logits) return logits.error();
+        for (int j = first; j + 1 < plan.n_ctx; ++j) {
+            const std::span<const float> row(logits->data() + size_t(j - first) * V, V);
+            EF_TRY_STATUS(fn(c, j - first, row, plan.tokens[start + size_t(j) + 1]));
         }
         progress.report(double(c + 1) / plan.n_chunks, stage + " chunk " + std::to_string(c + 1) + "/" +
                                                            std::to_string(plan.n_chunks));

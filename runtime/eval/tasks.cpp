@@ -231,14 +231,20 @@ Result<Loglik> SessionScorer::score(const Request& r) {
     session_.reset();
     Loglik ll;
     ll.greedy = true;
-    for (size_t i = 0; i + 1 < whole.size(); ++i) {
-        auto logits = session_.eval(whole[i]);
-        if (!logits) return logits.error();
-        if (i + 1 < n_ctx) continue;
+    // Batched: the context up to its last token is a prefill (no logits needed); the positions
+    // from there on predict the continuation, so one eval_batch returns all their logits.
+    const std::span<const int32_t> w(whole);
+    if (n_ctx > 1)
+        if (auto r = session_.prefill(w.first(n_ctx - 1)); !r) return r.error();
+    auto logits = session_.eval_batch(w.subspan(n_ctx - 1, whole.size() - n_ctx), /*all_logits=*/true);
+    if (!logits) return logits.error();
+    const size_t V = size_t(session_.model().config.vocab_size);
+    for (size_t i = n_ctx - 1; i + 1 < whole.size(); ++i) {
+        const std::span<const float> row(logits->data() + (i - (n_ctx - 1)) * V, V);
         const int32_t next = whole[i + 1];
-        if (next < 0 || size_t(next) >= logits->size()) return make_error("token id outside the model's vocabulary");
-        ll.logprob += double((*logits)[size_t(next)]) - log_sum_exp(*logits);
-        ll.greedy = ll.greedy && argmax(*logits) == next;
+        if (next < 0 || size_t(next) >= V) return make_error("token id outside the model's vocabulary");
+        ll.logprob += double(row[size_t(next)]) - log_sum_exp(row);
+        ll.greedy = ll.greedy && argmax(row) == next;
         ++ll.n_tokens;
     }
     return ll;

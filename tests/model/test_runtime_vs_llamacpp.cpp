@@ -1,7 +1,9 @@
 // The reference forward pass (runtime/session.h) against llama.cpp (node-llama-cpp,
 // tests/reference/llama_eval.mjs, F32 KV cache) on the same GGUF files: per-position logits within
-// 1e-4 and identical greedy continuations, for synthetic models of every llama.cpp-supported row in
-// F32 and Q8_0, and for the real stories260K checkpoint (llama2.c file and its GGUF conversion).
+// 1e-4 and identical greedy continuations, both from the one-token eval loop and from the batched
+// path (eval_batch's all-position logits, greedy after a batched prefill), for synthetic models of
+// every llama.cpp-supported row in F32 and Q8_0, and for the real stories260K checkpoint (llama2.c
+// file and its GGUF conversion).
 // EdgeFusion has no llama.cpp counterpart; it is checked by construction: with its gates forced to
 // one branch it must equal the same weights arranged as a llama / mamba2 / granitehybrid model
 // (which llama.cpp checks in turn), and soft mixing at g = 0.5 is the midpoint of the two branches.
@@ -71,8 +73,10 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 struct Run {
-    std::vector<std::vector<float>> logits;  // per prompt position
+    std::vector<std::vector<float>> logits;  // per prompt position, one eval per token
+    std::vector<std::vector<float>> batched;  // the same from one eval_batch (all positions)
     std::vector<int32_t> greedy;
+    std::vector<int32_t> greedy_after_prefill;  // greedy_generate: batched prefill, then evals
     std::vector<float> hidden;  // after the last prompt token
     std::string error;
 };
@@ -96,6 +100,34 @@ Run run_session(const Model& m, const std::vector<int32_t>& prompt, int n_greedy
         out.logits.push_back(std::move(l.value()));
     }
     out.hidden = s->hidden();
+    // The batched path over the same prompt: every position's logits (in batches of 3 with SSD
+    // chunks of 2, so the prompt spans several of both), and greedy decoding that starts from a
+    // batched prefill.
+    {
+        SessionOptions bo = opts;
+        bo.ubatch = 3;
+        bo.ssd_chunk = 2;
+        auto b = Session::create(m, bo);
+        if (!b) {
+            out.error = b.message();
+            return out;
+        }
+        auto all = b->eval_batch(prompt, /*all_logits=*/true);
+        if (!all) {
+            out.error = all.message();
+            return out;
+        }
+        const size_t V = size_t(m.config.vocab_size);
+        for (size_t p = 0; p < prompt.size(); ++p)
+            out.batched.emplace_back(all->begin() + ptrdiff_t(p * V), all->begin() + ptrdiff_t((p + 1) * V));
+        b->reset();
+        auto g = greedy_generate(*b, prompt, n_greedy);
+        if (!g) {
+            out.error = g.message();
+            return out;
+        }
+        out.greedy_after_prefill = *g;
+    }
     std::vector<float> last = out.logits.back();
     for (int i = 0; i < n_greedy; ++i) {
         out.greedy.push_back(argmax(last));
@@ -122,18 +154,33 @@ bool matches(const Run& ours, const Reference& ref, const QString& what, QString
         *why = QStringLiteral("%1: %2 positions from us, %3 from llama.cpp").arg(what).arg(ours.logits.size()).arg(ref.logits.size());
         return false;
     }
-    double worst = 0.0;
+    if (ours.batched.size() != ref.logits.size()) {
+        *why = QStringLiteral("%1: %2 batched positions from us, %3 from llama.cpp").arg(what).arg(ours.batched.size()).arg(ref.logits.size());
+        return false;
+    }
+    double worst = 0.0, worst_batched = 0.0;
     for (size_t p = 0; p < ours.logits.size(); ++p) {
         const double d = max_abs_diff(ours.logits[p], ref.logits[p]);
-        qInfo("%s position %zu: max |logit diff| = %.3g", qPrintable(what), p, d);
+        const double db = max_abs_diff(ours.batched[p], ref.logits[p]);
+        qInfo("%s position %zu: max |logit diff| = %.3g (eval), %.3g (eval_batch)", qPrintable(what), p, d, db);
         worst = std::max(worst, d);
+        worst_batched = std::max(worst_batched, db);
     }
     if (!(worst <= kTol)) {
         *why = QStringLiteral("%1: logits differ from llama.cpp's by %2 (> %3)").arg(what).arg(worst).arg(kTol);
         return false;
     }
+    if (!(worst_batched <= kTol)) {
+        *why = QStringLiteral("%1: batched logits differ from llama.cpp's by %2 (> %3)").arg(what).arg(worst_batched).arg(kTol);
+        return false;
+    }
     if (ours.greedy != ref.greedy) {
         *why = QStringLiteral("%1: greedy continuation %2, llama.cpp's %3").arg(what, ids_text(ours.greedy), ids_text(ref.greedy));
+        return false;
+    }
+    if (ours.greedy_after_prefill != ref.greedy) {
+        *why = QStringLiteral("%1: greedy continuation after a batched prefill %2, llama.cpp's %3")
+                   .arg(what, ids_text(ours.greedy_after_prefill), ids_text(ref.greedy));
         return false;
     }
     return true;

@@ -229,11 +229,13 @@ private slots:
         const double err = ppl * std::sqrt((sum2 / count - mean * mean) / (count - 1));
         QCOMPARE(r->count, int64_t(count));
         QCOMPARE(count, 3 * 7);
-        QVERIFY2(std::abs(r->ppl - ppl) < 1e-9 * ppl, qPrintable(QString("%1 vs %2").arg(r->ppl).arg(ppl)));
-        QVERIFY(std::abs(r->ppl_error - err) < 1e-9 * err);
+        // perplexity() runs the windows batched (Session::eval_batch), which equals this eval loop
+        // to float rounding (~1e-6 relative on the logits), not bit for bit.
+        QVERIFY2(std::abs(r->ppl - ppl) < 1e-5 * ppl, qPrintable(QString("%1 vs %2").arg(r->ppl).arg(ppl)));
+        QVERIFY(std::abs(r->ppl_error - err) < 1e-4 * err);
         QCOMPARE(r->chunk_ppl.size(), size_t(3));
-        for (int c = 0; c < 3; ++c) QVERIFY(std::abs(r->chunk_ppl[size_t(c)] - chunk_ppl[size_t(c)]) < 1e-9 * chunk_ppl[size_t(c)]);
-        QVERIFY(std::abs(r->cumulative_ppl.back() - ppl) < 1e-9 * ppl);
+        for (int c = 0; c < 3; ++c) QVERIFY(std::abs(r->chunk_ppl[size_t(c)] - chunk_ppl[size_t(c)]) < 1e-5 * chunk_ppl[size_t(c)]);
+        QVERIFY(std::abs(r->cumulative_ppl.back() - ppl) < 1e-5 * ppl);
 
         // Too short a text, a window too small: errors, not crashes.
         PerplexityOptions big;
