@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/arch/architecture.h"
+#include "runtime/attention.h"
 #include "runtime/session_layers.h"
 
 namespace ef {
@@ -169,7 +170,10 @@ Status run_attention(const ModelConfig& c, AttnLayer& a, std::span<const float> 
     a.v_cache.insert(a.v_cache.end(), v.begin(), v.end());
     const float scale = ac.scale != 0.0f ? ac.scale : 1.0f / std::sqrt(float(ac.head_dim));
     std::vector<float> att(static_cast<size_t>(q_dim));
-    rt::attention(att, q, a.k_cache, a.v_cache, pos + 1, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale);
+    if (r.kernels == rt::Kernels::Reference)  // the readable double-precision op
+        rt::attention(att, q, a.k_cache, a.v_cache, pos + 1, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale);
+    else
+        rt::attention_fast(att, q, a.k_cache, a.v_cache, pos, 1, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale, r.pool);
     out.assign(size_t(c.dim), 0.0f);
     return rt::matvec(out, *a.wo, att, r);
 }

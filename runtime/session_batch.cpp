@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "runtime/attention.h"
 #include "runtime/matmul.h"
 #include "runtime/ops_seq.h"
 #include "runtime/session.h"
@@ -43,7 +44,10 @@ Status attention_batch(const ModelConfig& c, AttnLayer& a, std::span<const float
     a.v_cache.insert(a.v_cache.end(), v.begin(), v.end());
     const float scale = ac.scale != 0.0f ? ac.scale : 1.0f / std::sqrt(float(ac.head_dim));
     std::vector<float> att(static_cast<size_t>(T * q_dim));
-    rt::attention_seq(att, q, a.k_cache, a.v_cache, pos, T, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale, r.pool);
+    if (r.kernels == rt::Kernels::Reference)  // the readable double-precision op
+        rt::attention_seq(att, q, a.k_cache, a.v_cache, pos, T, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale, r.pool);
+    else
+        rt::attention_fast(att, q, a.k_cache, a.v_cache, pos, T, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale, r.pool);
     out.assign(size_t(T * c.dim), 0.0f);
     return rt::matmul(out, *a.wo, att, T, r);
 }
