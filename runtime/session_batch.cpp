@@ -11,6 +11,7 @@
 #include "runtime/ops_seq.h"
 #include "runtime/session.h"
 #include "runtime/session_layers.h"
+#include "runtime/ssd.h"
 
 namespace ef {
 
@@ -107,7 +108,10 @@ Status mamba2_batch(const ModelConfig& c, Mamba2Layer& w, std::span<const float>
     const std::vector<float> B = columns(xbc, T, conv_dim, di, G * N);        // (T, G, N)
     const std::vector<float> C = columns(xbc, T, conv_dim, di + G * N, G * N);  // (T, G, N)
     std::vector<float> y(static_cast<size_t>(T * di));
-    rt::ssd_chunked(y, w.ssm_state, x, dt, w.A, B, C, w.D, T, H, di / H, G, N, chunk, r.pool);
+    if (r.kernels == rt::Kernels::Reference)  // the readable plain-loop form
+        rt::ssd_chunked(y, w.ssm_state, x, dt, w.A, B, C, w.D, T, H, di / H, G, N, chunk, r.pool);
+    else
+        rt::ssd_chunked_fast(y, w.ssm_state, x, dt, w.A, B, C, w.D, T, H, di / H, G, N, chunk, r.pool);
     for (size_t i = 0; i < y.size(); ++i) y[i] *= rt::silu(z[i]);  // gate before the norm
     if (!w.norm.empty())
         for (int64_t t = 0; t < T; ++t) {

@@ -10,6 +10,7 @@
 
 #include "runtime/ops.h"
 #include "runtime/ops_seq.h"
+#include "runtime/ssd.h"
 #include "runtime/thread_pool.h"
 
 using namespace ef;
@@ -44,21 +45,25 @@ std::vector<float> row(const std::vector<float>& v, int64_t t, int64_t n) {
 class TestOpsSeq : public QObject {
     Q_OBJECT
 private slots:
+    // Both the plain-loop reference ssd_chunked (ops_seq.h) and the GEMM one (ssd.h).
     void ssd_chunked_equals_recurrent_data() {
         QTest::addColumn<int>("T");
         QTest::addColumn<int>("chunk");
         QTest::addColumn<int>("heads");
         QTest::addColumn<int>("groups");
         QTest::addColumn<int>("threads");
+        QTest::addColumn<bool>("fast");
         constexpr int L = 16;
-        for (int T : {1, L - 1, L, 3 * L + 5})
-            for (int groups : {1, 2}) {
-                QTest::newRow(QStringLiteral("T=%1 L=%2 groups=%3").arg(T).arg(L).arg(groups).toUtf8()) << T << L << 4 << groups << 1;
-            }
-        QTest::newRow("T=53 L=64 (one partial chunk)") << 53 << 64 << 4 << 2 << 1;
-        QTest::newRow("T=200 L=64 groups=4 heads=8") << 200 << 64 << 8 << 4 << 1;
-        QTest::newRow("T=200 L=64 groups=2 2 threads") << 200 << 64 << 8 << 2 << 2;
-        QTest::newRow("T=37 L=1 (every step a chunk)") << 37 << 1 << 4 << 2 << 1;
+        for (bool fast : {false, true}) {
+            const char* kind = fast ? "gemm" : "loops";
+            for (int T : {1, L - 1, L, 3 * L + 5})
+                for (int groups : {1, 2})
+                    QTest::addRow("%s T=%d L=%d groups=%d", kind, T, L, groups) << T << L << 4 << groups << 1 << fast;
+            QTest::addRow("%s T=53 L=64 (one partial chunk)", kind) << 53 << 64 << 4 << 2 << 1 << fast;
+            QTest::addRow("%s T=200 L=64 groups=4 heads=8", kind) << 200 << 64 << 8 << 4 << 1 << fast;
+            QTest::addRow("%s T=200 L=64 groups=2 2 threads", kind) << 200 << 64 << 8 << 2 << 2 << fast;
+            QTest::addRow("%s T=37 L=1 (every step a chunk)", kind) << 37 << 1 << 4 << 2 << 1 << fast;
+        }
     }
     void ssd_chunked_equals_recurrent() {
         QFETCH(int, T);
@@ -66,6 +71,7 @@ private slots:
         QFETCH(int, heads);
         QFETCH(int, groups);
         QFETCH(int, threads);
+        QFETCH(bool, fast);
         const int64_t H = heads, P = 8, G = groups, N = 16;
         std::mt19937 rng(uint32_t(1000 + T * 7 + chunk + groups));
         const auto x = uniform(size_t(T * H * P), -1, 1, rng);
@@ -87,7 +93,8 @@ private slots:
 
         rt::ThreadPool pool(threads);
         std::vector<float> S = S0, y(size_t(T * H * P), NAN);
-        rt::ssd_chunked(y, S, x, dt, A, B, C, D, T, H, P, G, N, chunk, threads > 1 ? &pool : nullptr);
+        if (fast) rt::ssd_chunked_fast(y, S, x, dt, A, B, C, D, T, H, P, G, N, chunk, threads > 1 ? &pool : nullptr);
+        else rt::ssd_chunked(y, S, x, dt, A, B, C, D, T, H, P, G, N, chunk, threads > 1 ? &pool : nullptr);
         const double dy = max_rel_diff(y, y_ref), ds = max_rel_diff(S, S_ref);
         qInfo("max rel diff: outputs %.3g, final state %.3g", dy, ds);
         QVERIFY2(dy <= 2e-5, qPrintable(QStringLiteral("outputs differ by %1").arg(dy)));
