@@ -33,6 +33,40 @@ bool has_byte_level(const json& node) {
     return false;
 }
 
+// The Split regexes HF tokenizer.json files put before a ByteLevel(use_regex=false) step for the
+// llama.cpp pre-tokenizers other than gpt-2 (Llama 3's and Qwen2's tokenizer.json; they differ in
+// digits: runs of up to three vs one at a time).
+constexpr const char* kLlama3Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kQwen2Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// Collects the regex patterns of the Split steps in a pre-tokenizer (possibly a Sequence).
+void split_patterns(const json& node, std::vector<std::string>& out) {
+    if (!node.is_object()) return;
+    if (node.value("type", "") == "Split" && node.contains("pattern") && node["pattern"].is_object()) {
+        const json& p = node["pattern"];
+        if (p.contains("Regex") && p["Regex"].is_string()) out.push_back(p["Regex"].get<std::string>());
+        else if (p.contains("String") && p["String"].is_string()) out.push_back(p["String"].get<std::string>());
+    }
+    if (node.contains("pretokenizers") && node["pretokenizers"].is_array())
+        for (const auto& sub : node["pretokenizers"]) split_patterns(sub, out);
+}
+
+// llama.cpp's pre-tokenizer name for a byte-level BPE tokenizer.json: a lone ByteLevel step splits
+// with GPT-2's regex; a Split with Llama 3's or Qwen2's regex names those. Any other Split is a
+// pre-tokenizer we do not know: "" (the tokenizer then refuses it instead of splitting wrongly).
+std::string byte_level_pre(const json& pre) {
+    std::vector<std::string> patterns;
+    split_patterns(pre, patterns);
+    if (patterns.empty()) return "gpt-2";
+    if (patterns.size() == 1 && patterns[0] == kLlama3Split) return "llama-bpe";
+    if (patterns.size() == 1 && patterns[0] == kQwen2Split) return "qwen2";
+    return "";
+}
+
 // Finds the BOS of a TemplateProcessing post-processor (also inside a Sequence): the special
 // token that starts the "single" template. Returns its id, or -1.
 int32_t template_bos(const json& pp) {
@@ -105,7 +139,7 @@ Result<Vocab> hf_tokenizer_from_json(const json& j, const std::string& origin) {
             const bool byte_level = has_byte_level(j.value("pre_tokenizer", json())) ||
                                     has_byte_level(j.value("decoder", json()));
             v.model = byte_level ? "gpt2" : "llama";
-            if (byte_level) v.pre = "gpt-2";
+            if (byte_level) v.pre = byte_level_pre(j.value("pre_tokenizer", json()));
             if (!m.contains("vocab") || !m["vocab"].is_object())
                 return make_error(origin + ": BPE model without a \"vocab\" object");
             for (const auto& [text, id] : m["vocab"].items()) {
@@ -251,7 +285,16 @@ Result<json> hf_tokenizer_to_json(const Vocab& v) {
                       {"vocab", vocab}, {"byte_fallback", has_bytes}};
     } else {
         j["normalizer"] = nullptr;
-        j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+        // Llama 3 / Qwen2 split with their own regex first and keep ByteLevel from splitting again.
+        const char* split = v.pre == "llama-bpe" ? kLlama3Split : v.pre == "qwen2" ? kQwen2Split : nullptr;
+        if (split)
+            j["pre_tokenizer"] = {
+                {"type", "Sequence"},
+                {"pretokenizers",
+                 json::array({{{"type", "Split"}, {"pattern", {{"Regex", split}}}, {"behavior", "Isolated"}, {"invert", false}},
+                              {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}})}};
+        else
+            j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
         j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
         json vocab = json::object();
         for (size_t i = 0; i < n; ++i) {
@@ -262,7 +305,8 @@ Result<json> hf_tokenizer_to_json(const Vocab& v) {
         }
         j["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
                       {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
-                      {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab}, {"merges", v.merges}};
+                      {"fuse_unk", false}, {"byte_fallback", false}, {"ignore_merges", v.pre == "llama-bpe"},
+                      {"vocab", vocab}, {"merges", v.merges}};
     }
     return j;
 }
