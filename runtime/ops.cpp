@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "quant/ef_format.h"
 #include "quant/half.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/thread_pool.h"
@@ -108,6 +109,8 @@ std::vector<float> round_activations(DType weight_type, std::span<const float> x
             if (x.size() % 256 == 0) round_q8_k(x, out);
             break;
         default:
+            // The EdgeFusion blocks meet Q8_0 activations (B is a multiple of 32).
+            if (is_ef_dtype(weight_type) && x.size() % 32 == 0) round_q8_0(x, out);
             break;  // F32 (and the rest): ggml multiplies plain floats
     }
     return out;

@@ -36,12 +36,26 @@ struct Fetch {
             return make_error(origin + ": tensor '" + name + "' has dtype " + std::string(dtype_name(t->dtype)) + ", which cannot be read as float");
         return t;
     }
+    // A weight matrix with its outlier companions (runtime/outliers.h), when it has any.
+    Result<rt::Weight> weight(const std::string& name) const {
+        auto t = matrix(name);
+        if (!t) return t.error();
+        auto w = rt::find_weight(m, name);
+        if (!w) return make_error(origin + ": " + w.error().message);
+        return w;
+    }
     Result<std::vector<float>> vec(const std::string& name, int64_t expect) const {
         auto t = matrix(name);
         if (!t) return t.error();
         if ((*t)->numel() != expect)
             return make_error(origin + ": tensor '" + name + "' has " + std::to_string((*t)->numel()) + " values, expected " + std::to_string(expect));
-        return (*t)->to_f32();
+        auto v = (*t)->to_f32();
+        if (!v) return v.error();
+        // Any 2-D weight may be in an EdgeFusion type (Mamba-2's grouped ssm_norm is): add its outliers.
+        auto w = weight(name);
+        if (!w) return w.error();
+        sparse_outliers_add_dense(v->data(), w->outliers);
+        return v;
     }
 };
 
@@ -65,9 +79,9 @@ Result<Session> Session::create(const Model& m, const SessionOptions& options) {
     s.opts_ = options;
     if (s.opts_.max_positions <= 0) s.opts_.max_positions = c.context_length;
     if (s.opts_.threads > 1) s.pool_ = std::make_unique<rt::ThreadPool>(s.opts_.threads);
-    EF_ASSIGN(s.embed_, f.matrix("token_embd.weight"));
-    s.output_ = m.find("output.weight");
-    if (!s.output_) s.output_ = s.embed_;  // tied embeddings
+    EF_ASSIGN(s.embed_, f.weight("token_embd.weight"));
+    if (m.find("output.weight")) EF_ASSIGN(s.output_, f.weight("output.weight"));
+    else s.output_ = s.embed_;  // tied embeddings
     EF_ASSIGN(s.output_norm_, f.vec("output_norm.weight", c.dim));
 
     const auto& sc = c.ssm;
@@ -81,17 +95,17 @@ Result<Session> Session::create(const Model& m, const SessionOptions& options) {
         L.gate = mix == MixerKind::Attention ? 1.0f : 0.0f;
         EF_ASSIGN(L.attn_norm, f.vec(blk(il, "attn_norm.weight"), c.dim));
         if (L.has_attn) {
-            EF_ASSIGN(L.attn.wq, f.matrix(blk(il, "attn_q.weight")));
-            EF_ASSIGN(L.attn.wk, f.matrix(blk(il, "attn_k.weight")));
-            EF_ASSIGN(L.attn.wv, f.matrix(blk(il, "attn_v.weight")));
-            EF_ASSIGN(L.attn.wo, f.matrix(blk(il, "attn_output.weight")));
+            EF_ASSIGN(L.attn.wq, f.weight(blk(il, "attn_q.weight")));
+            EF_ASSIGN(L.attn.wk, f.weight(blk(il, "attn_k.weight")));
+            EF_ASSIGN(L.attn.wv, f.weight(blk(il, "attn_v.weight")));
+            EF_ASSIGN(L.attn.wo, f.weight(blk(il, "attn_output.weight")));
         }
         if (L.has_ssm && L.ssm_kind == MixerKind::Mamba1) {
             auto& w = L.m1;
-            EF_ASSIGN(w.in, f.matrix(blk(il, "ssm_in.weight")));
-            EF_ASSIGN(w.x, f.matrix(blk(il, "ssm_x.weight")));
-            EF_ASSIGN(w.dt, f.matrix(blk(il, "ssm_dt.weight")));
-            EF_ASSIGN(w.out, f.matrix(blk(il, "ssm_out.weight")));
+            EF_ASSIGN(w.in, f.weight(blk(il, "ssm_in.weight")));
+            EF_ASSIGN(w.x, f.weight(blk(il, "ssm_x.weight")));
+            EF_ASSIGN(w.dt, f.weight(blk(il, "ssm_dt.weight")));
+            EF_ASSIGN(w.out, f.weight(blk(il, "ssm_out.weight")));
             EF_ASSIGN(w.conv_w, f.vec(blk(il, "ssm_conv1d.weight"), sc.d_inner * sc.d_conv));
             EF_ASSIGN(w.conv_b, f.vec(blk(il, "ssm_conv1d.bias"), sc.d_inner));
             EF_ASSIGN(w.dt_b, f.vec(blk(il, "ssm_dt.bias"), sc.d_inner));
@@ -106,8 +120,8 @@ Result<Session> Session::create(const Model& m, const SessionOptions& options) {
         } else if (L.has_ssm) {
             auto& w = L.m2;
             const int64_t conv_dim = sc.d_inner + 2 * sc.n_groups * sc.d_state;
-            EF_ASSIGN(w.in, f.matrix(blk(il, "ssm_in.weight")));
-            EF_ASSIGN(w.out, f.matrix(blk(il, "ssm_out.weight")));
+            EF_ASSIGN(w.in, f.weight(blk(il, "ssm_in.weight")));
+            EF_ASSIGN(w.out, f.weight(blk(il, "ssm_out.weight")));
             EF_ASSIGN(w.conv_w, f.vec(blk(il, "ssm_conv1d.weight"), conv_dim * sc.d_conv));
             EF_ASSIGN(w.conv_b, f.vec(blk(il, "ssm_conv1d.bias"), conv_dim));
             EF_ASSIGN(w.dt_b, f.vec(blk(il, "ssm_dt.bias"), sc.n_heads));
@@ -122,9 +136,9 @@ Result<Session> Session::create(const Model& m, const SessionOptions& options) {
         }
         if (L.desc.ffn == FfnKind::SwiGLU) {
             EF_ASSIGN(L.ffn.norm, f.vec(blk(il, "ffn_norm.weight"), c.dim));
-            EF_ASSIGN(L.ffn.gate, f.matrix(blk(il, "ffn_gate.weight")));
-            EF_ASSIGN(L.ffn.up, f.matrix(blk(il, "ffn_up.weight")));
-            EF_ASSIGN(L.ffn.down, f.matrix(blk(il, "ffn_down.weight")));
+            EF_ASSIGN(L.ffn.gate, f.weight(blk(il, "ffn_gate.weight")));
+            EF_ASSIGN(L.ffn.up, f.weight(blk(il, "ffn_up.weight")));
+            EF_ASSIGN(L.ffn.down, f.weight(blk(il, "ffn_down.weight")));
         }
         s.gates_.push_back(L.gate);
         s.layers_.push_back(std::move(L));
@@ -159,9 +173,9 @@ Status run_attention(const ModelConfig& c, AttnLayer& a, std::span<const float> 
     const auto& ac = c.attn;
     const int64_t q_dim = ac.n_heads * ac.head_dim, kv_dim = ac.n_kv_heads * ac.head_dim;
     std::vector<float> q(static_cast<size_t>(q_dim)), k(static_cast<size_t>(kv_dim)), v(static_cast<size_t>(kv_dim));
-    EF_TRY_STATUS(rt::matvec(q, *a.wq, xn, r));
-    EF_TRY_STATUS(rt::matvec(k, *a.wk, xn, r));
-    EF_TRY_STATUS(rt::matvec(v, *a.wv, xn, r));
+    EF_TRY_STATUS(rt::project(q, a.wq, xn, r));
+    EF_TRY_STATUS(rt::project(k, a.wk, xn, r));
+    EF_TRY_STATUS(rt::project(v, a.wv, xn, r));
     if (ac.rope_dim > 0) {  // 0: no positional encoding (Jamba, Granite-4.0-H)
         rt::rope(q, ac.n_heads, ac.head_dim, ac.rope_dim, pos, ac.rope_theta);
         rt::rope(k, ac.n_kv_heads, ac.head_dim, ac.rope_dim, pos, ac.rope_theta);
@@ -175,7 +189,7 @@ Status run_attention(const ModelConfig& c, AttnLayer& a, std::span<const float> 
     else
         rt::attention_fast(att, q, a.k_cache, a.v_cache, pos, 1, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale, r.pool);
     out.assign(size_t(c.dim), 0.0f);
-    return rt::matvec(out, *a.wo, att, r);
+    return rt::project(out, a.wo, att, r);
 }
 
 // out: (dim) = Mamba-1 mixer on xn: (dim).
@@ -183,13 +197,13 @@ Status run_mamba1(const ModelConfig& c, Mamba1Layer& w, std::span<const float> x
     const auto& sc = c.ssm;
     const int64_t di = sc.d_inner, N = sc.d_state, R = sc.dt_rank;
     std::vector<float> xz(static_cast<size_t>(2 * di));  // [x; z]
-    EF_TRY_STATUS(rt::matvec(xz, *w.in, xn, r));
+    EF_TRY_STATUS(rt::project(xz, w.in, xn, r));
     std::span<const float> x_in(xz.data(), size_t(di)), z(xz.data() + di, size_t(di));
     std::vector<float> x(static_cast<size_t>(di));
     rt::conv1d_step(x, w.conv_state, x_in, w.conv_w, w.conv_b, di, sc.d_conv);
     for (float& v : x) v = rt::silu(v);
     std::vector<float> dbc(static_cast<size_t>(R + 2 * N));  // [dt (R); B (N); C (N)]
-    EF_TRY_STATUS(rt::matvec(dbc, *w.x, x, r));
+    EF_TRY_STATUS(rt::project(dbc, w.x, x, r));
     std::span<float> dtr(dbc.data(), size_t(R)), B(dbc.data() + R, size_t(N)), C(dbc.data() + R + N, size_t(N));
     if (!w.dt_norm.empty()) {
         rt::rmsnorm(dtr, dtr, w.dt_norm, c.norm_eps);
@@ -197,13 +211,13 @@ Status run_mamba1(const ModelConfig& c, Mamba1Layer& w, std::span<const float> x
         rt::rmsnorm(C, C, w.c_norm, c.norm_eps);
     }
     std::vector<float> dt(static_cast<size_t>(di));
-    EF_TRY_STATUS(rt::matvec(dt, *w.dt, dtr, r));
+    EF_TRY_STATUS(rt::project(dt, w.dt, dtr, r));
     for (int64_t i = 0; i < di; ++i) dt[size_t(i)] += w.dt_b[size_t(i)];
     std::vector<float> y(static_cast<size_t>(di));
     rt::selective_scan_step(y, w.ssm_state, x, dt, w.A, B, C, w.D, di, N);
     for (int64_t i = 0; i < di; ++i) y[size_t(i)] *= rt::silu(z[size_t(i)]);
     out.assign(size_t(c.dim), 0.0f);
-    return rt::matvec(out, *w.out, y, r);
+    return rt::project(out, w.out, y, r);
 }
 
 // out: (dim) = Mamba-2 mixer on xn: (dim).
@@ -212,7 +226,7 @@ Status run_mamba2(const ModelConfig& c, Mamba2Layer& w, std::span<const float> x
     const int64_t di = sc.d_inner, N = sc.d_state, G = sc.n_groups, H = sc.n_heads;
     const int64_t conv_dim = di + 2 * G * N;
     std::vector<float> zxbcdt(static_cast<size_t>(di + conv_dim + H));  // [z (di); x (di); B (G, N); C (G, N); dt (H)]
-    EF_TRY_STATUS(rt::matvec(zxbcdt, *w.in, xn, r));
+    EF_TRY_STATUS(rt::project(zxbcdt, w.in, xn, r));
     std::span<const float> z(zxbcdt.data(), size_t(di));
     std::span<const float> xbc_in(zxbcdt.data() + di, size_t(conv_dim));
     std::vector<float> dt(zxbcdt.begin() + di + conv_dim, zxbcdt.end());
@@ -226,7 +240,7 @@ Status run_mamba2(const ModelConfig& c, Mamba2Layer& w, std::span<const float> x
     for (int64_t i = 0; i < di; ++i) y[size_t(i)] *= rt::silu(z[size_t(i)]);  // gate before the norm
     if (!w.norm.empty()) rt::rmsnorm_groups(y, y, w.norm, G, c.norm_eps);
     out.assign(size_t(c.dim), 0.0f);
-    return rt::matvec(out, *w.out, y, r);
+    return rt::project(out, w.out, y, r);
 }
 
 }  // namespace
@@ -266,10 +280,10 @@ Status Session::run_layer(size_t il, std::vector<float>& x) {
         t0 = Clock::now();
         rt::rmsnorm(xn, x, L.ffn.norm, c.norm_eps);
         std::vector<float> g(static_cast<size_t>(c.ffn_hidden)), u(static_cast<size_t>(c.ffn_hidden)), f(x.size());
-        EF_TRY_STATUS(rt::matvec(g, *L.ffn.gate, xn, r));
-        EF_TRY_STATUS(rt::matvec(u, *L.ffn.up, xn, r));
+        EF_TRY_STATUS(rt::project(g, L.ffn.gate, xn, r));
+        EF_TRY_STATUS(rt::project(u, L.ffn.up, xn, r));
         rt::swiglu(g, g, u);
-        EF_TRY_STATUS(rt::matvec(f, *L.ffn.down, g, r));
+        EF_TRY_STATUS(rt::project(f, L.ffn.down, g, r));
         for (size_t i = 0; i < x.size(); ++i) x[i] += f[i] * c.residual_scale;
         if (timings_) timings_->ffn_s += seconds_since(t0);
     }
@@ -284,7 +298,7 @@ Result<std::vector<float>> Session::eval(int32_t token) {
         return make_error("context is full: position " + std::to_string(pos_) + " of " + std::to_string(opts_.max_positions));
     auto t0 = Clock::now();
     std::vector<float> x(static_cast<size_t>(c.dim));
-    EF_TRY_STATUS(rt::tensor_row(x, *embed_, token));
+    EF_TRY_STATUS(rt::weight_row(x, embed_, token));
     for (float& v : x) v *= c.embedding_scale;
     if (timings_) {
         timings_->embed_s += seconds_since(t0);
@@ -299,7 +313,7 @@ Result<std::vector<float>> Session::eval(int32_t token) {
     t0 = Clock::now();
     rt::rmsnorm(x, x, output_norm_, c.norm_eps);
     std::vector<float> logits(static_cast<size_t>(c.vocab_size));
-    EF_TRY_STATUS(rt::matvec(logits, *output_, x, rt::MatvecOptions{opts_.rounding, opts_.kernels, pool_.get()}));
+    EF_TRY_STATUS(rt::project(logits, output_, x, rt::MatvecOptions{opts_.rounding, opts_.kernels, pool_.get()}));
     if (timings_) {
         timings_->output_s += seconds_since(t0);
         ++timings_->evals;

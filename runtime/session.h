@@ -22,6 +22,7 @@
 #include "core/model.h"
 #include "core/result.h"
 #include "runtime/ops.h"
+#include "runtime/outliers.h"
 #include "runtime/thread_pool.h"
 
 namespace ef {
@@ -109,8 +110,7 @@ private:
 
     const Model* model_ = nullptr;
     SessionOptions opts_;
-    const Tensor* embed_ = nullptr;
-    const Tensor* output_ = nullptr;
+    rt::Weight embed_, output_;  // with their EdgeFusion outliers, if any
     std::vector<float> output_norm_;
     std::vector<Layer> layers_;
     std::vector<float> gates_;

@@ -8,6 +8,7 @@
 
 #include "runtime/attention.h"
 #include "runtime/matmul.h"
+#include "runtime/outliers.h"
 #include "runtime/ops_seq.h"
 #include "runtime/session.h"
 #include "runtime/session_layers.h"
@@ -34,9 +35,9 @@ Status attention_batch(const ModelConfig& c, AttnLayer& a, std::span<const float
     const auto& ac = c.attn;
     const int64_t q_dim = ac.n_heads * ac.head_dim, kv_dim = ac.n_kv_heads * ac.head_dim;
     std::vector<float> q(static_cast<size_t>(T * q_dim)), k(static_cast<size_t>(T * kv_dim)), v(static_cast<size_t>(T * kv_dim));
-    EF_TRY_STATUS(rt::matmul(q, *a.wq, xn, T, r));
-    EF_TRY_STATUS(rt::matmul(k, *a.wk, xn, T, r));
-    EF_TRY_STATUS(rt::matmul(v, *a.wv, xn, T, r));
+    EF_TRY_STATUS(rt::project(q, a.wq, xn, T, r));
+    EF_TRY_STATUS(rt::project(k, a.wk, xn, T, r));
+    EF_TRY_STATUS(rt::project(v, a.wv, xn, T, r));
     if (ac.rope_dim > 0) {  // 0: no positional encoding (Jamba, Granite-4.0-H)
         rt::rope_seq(q, T, ac.n_heads, ac.head_dim, ac.rope_dim, pos, ac.rope_theta);
         rt::rope_seq(k, T, ac.n_kv_heads, ac.head_dim, ac.rope_dim, pos, ac.rope_theta);
@@ -50,7 +51,7 @@ Status attention_batch(const ModelConfig& c, AttnLayer& a, std::span<const float
     else
         rt::attention_fast(att, q, a.k_cache, a.v_cache, pos, T, ac.n_heads, ac.n_kv_heads, ac.head_dim, scale, r.pool);
     out.assign(size_t(T * c.dim), 0.0f);
-    return rt::matmul(out, *a.wo, att, T, r);
+    return rt::project(out, a.wo, att, T, r);
 }
 
 // out: (T, dim) = Mamba-1 mixer on xn: (T, dim); the scan runs step by step.
@@ -59,13 +60,13 @@ Status mamba1_batch(const ModelConfig& c, Mamba1Layer& w, std::span<const float>
     const auto& sc = c.ssm;
     const int64_t di = sc.d_inner, N = sc.d_state, R = sc.dt_rank;
     std::vector<float> xz(static_cast<size_t>(T * 2 * di));  // (T, [x; z])
-    EF_TRY_STATUS(rt::matmul(xz, *w.in, xn, T, r));
+    EF_TRY_STATUS(rt::project(xz, w.in, xn, T, r));
     const std::vector<float> x_in = columns(xz, T, 2 * di, 0, di), z = columns(xz, T, 2 * di, di, di);  // (T, di) each
     std::vector<float> x(static_cast<size_t>(T * di));
     rt::conv1d_seq(x, w.conv_state, x_in, w.conv_w, w.conv_b, T, di, sc.d_conv);
     for (float& v : x) v = rt::silu(v);
     std::vector<float> dbc(static_cast<size_t>(T * (R + 2 * N)));  // (T, [dt (R); B (N); C (N)])
-    EF_TRY_STATUS(rt::matmul(dbc, *w.x, x, T, r));
+    EF_TRY_STATUS(rt::project(dbc, w.x, x, T, r));
     std::vector<float> dtr = columns(dbc, T, R + 2 * N, 0, R);       // (T, R)
     std::vector<float> B = columns(dbc, T, R + 2 * N, R, N);         // (T, N)
     std::vector<float> C = columns(dbc, T, R + 2 * N, R + N, N);     // (T, N)
@@ -78,14 +79,14 @@ Status mamba1_batch(const ModelConfig& c, Mamba1Layer& w, std::span<const float>
         }
     }
     std::vector<float> dt(static_cast<size_t>(T * di));
-    EF_TRY_STATUS(rt::matmul(dt, *w.dt, dtr, T, r));
+    EF_TRY_STATUS(rt::project(dt, w.dt, dtr, T, r));
     for (int64_t t = 0; t < T; ++t)
         for (int64_t i = 0; i < di; ++i) dt[size_t(t * di + i)] += w.dt_b[size_t(i)];
     std::vector<float> y(static_cast<size_t>(T * di));
     rt::selective_scan_seq(y, w.ssm_state, x, dt, w.A, B, C, w.D, T, di, N);
     for (size_t i = 0; i < y.size(); ++i) y[i] *= rt::silu(z[i]);
     out.assign(size_t(T * c.dim), 0.0f);
-    return rt::matmul(out, *w.out, y, T, r);
+    return rt::project(out, w.out, y, T, r);
 }
 
 // out: (T, dim) = Mamba-2 mixer on xn: (T, dim); the SSD in its chunked form.
@@ -95,7 +96,7 @@ Status mamba2_batch(const ModelConfig& c, Mamba2Layer& w, std::span<const float>
     const int64_t di = sc.d_inner, N = sc.d_state, G = sc.n_groups, H = sc.n_heads;
     const int64_t conv_dim = di + 2 * G * N, width = di + conv_dim + H;
     std::vector<float> zxbcdt(static_cast<size_t>(T * width));  // (T, [z (di); x (di); B (G, N); C (G, N); dt (H)])
-    EF_TRY_STATUS(rt::matmul(zxbcdt, *w.in, xn, T, r));
+    EF_TRY_STATUS(rt::project(zxbcdt, w.in, xn, T, r));
     const std::vector<float> z = columns(zxbcdt, T, width, 0, di);                 // (T, di)
     const std::vector<float> xbc_in = columns(zxbcdt, T, width, di, conv_dim);     // (T, conv_dim)
     std::vector<float> dt = columns(zxbcdt, T, width, di + conv_dim, H);           // (T, H)
@@ -119,7 +120,7 @@ Status mamba2_batch(const ModelConfig& c, Mamba2Layer& w, std::span<const float>
             rt::rmsnorm_groups(yt, yt, w.norm, G, c.norm_eps);
         }
     out.assign(size_t(T * c.dim), 0.0f);
-    return rt::matmul(out, *w.out, y, T, r);
+    return rt::project(out, w.out, y, T, r);
 }
 
 // out: (T, n) = rmsnorm of each row of x: (T, n).
@@ -163,10 +164,10 @@ Status Session::run_layer_batch(size_t il, std::vector<float>& x, int64_t T) {
         t0 = Clock::now();
         rmsnorm_rows(xn, x, L.ffn.norm, T, c.norm_eps);
         std::vector<float> g(static_cast<size_t>(T * c.ffn_hidden)), u(g.size()), f(x.size());
-        EF_TRY_STATUS(rt::matmul(g, *L.ffn.gate, xn, T, r));
-        EF_TRY_STATUS(rt::matmul(u, *L.ffn.up, xn, T, r));
+        EF_TRY_STATUS(rt::project(g, L.ffn.gate, xn, T, r));
+        EF_TRY_STATUS(rt::project(u, L.ffn.up, xn, T, r));
         rt::swiglu(g, g, u);
-        EF_TRY_STATUS(rt::matmul(f, *L.ffn.down, g, T, r));
+        EF_TRY_STATUS(rt::project(f, L.ffn.down, g, T, r));
         for (size_t i = 0; i < x.size(); ++i) x[i] += f[i] * c.residual_scale;
         if (timings_) timings_->ffn_s += seconds_since(t0);
     }
@@ -179,7 +180,7 @@ Status Session::forward_batch(std::span<const int32_t> tokens, int64_t head_rows
     auto t0 = Clock::now();
     std::vector<float> x(static_cast<size_t>(T * dim));  // (T, dim)
     for (int64_t t = 0; t < T; ++t)
-        EF_TRY_STATUS(rt::tensor_row(std::span<float>(x.data() + t * dim, size_t(dim)), *embed_, tokens[size_t(t)]));
+        EF_TRY_STATUS(rt::weight_row(std::span<float>(x.data() + t * dim, size_t(dim)), embed_, tokens[size_t(t)]));
     for (float& v : x) v *= c.embedding_scale;
     if (timings_) {
         timings_->embed_s += seconds_since(t0);
@@ -208,7 +209,7 @@ Status Session::forward_batch(std::span<const int32_t> tokens, int64_t head_rows
     const size_t base = out.size();
     out.resize(base + size_t(rows * c.vocab_size));
     const std::span<float> logits(out.data() + base, size_t(rows * c.vocab_size));
-    EF_TRY_STATUS(rt::matmul(logits, *output_, xn, rows, r));
+    EF_TRY_STATUS(rt::project(logits, output_, xn, rows, r));
     const float inv = 1.0f / c.logit_scale;  // Granite divides logits by logit_scale
     for (float& v : logits) v *= inv;
     if (timings_) timings_->output_s += seconds_since(t0);

@@ -1,36 +1,38 @@
 // Private to the session (session.cpp: decode, one token; session_batch.cpp: prefill, T tokens):
-// the weights and state of one layer. Not part of the runtime's interface.
+// the weights (with their EdgeFusion outlier corrections: runtime/outliers.h) and state of one
+// layer. Not part of the runtime's interface.
 #pragma once
 #include <chrono>
 #include <string>
 #include <vector>
 
 #include "core/arch/architecture.h"
+#include "runtime/outliers.h"
 #include "runtime/session.h"
 
 namespace ef {
 namespace session_detail {
 
 struct AttnLayer {
-    const Tensor *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+    rt::Weight wq, wk, wv, wo;
     std::vector<float> k_cache, v_cache;  // (positions, kv_heads, head_dim), grown per token
 };
 
 struct Mamba1Layer {
-    const Tensor *in = nullptr, *x = nullptr, *dt = nullptr, *out = nullptr;
+    rt::Weight in, x, dt, out;
     std::vector<float> conv_w, conv_b, dt_b, A, D;   // (di, K), (di), (di), (di, N), (di)
     std::vector<float> dt_norm, b_norm, c_norm;      // Jamba only: (dt_rank), (N), (N)
     std::vector<float> conv_state, ssm_state;        // (di, K - 1), (di, N)
 };
 
 struct Mamba2Layer {
-    const Tensor *in = nullptr, *out = nullptr;
+    rt::Weight in, out;
     std::vector<float> conv_w, conv_b, dt_b, A, D, norm;  // (conv_dim, K), (conv_dim), (H), (H), (H), (G, di / G)
     std::vector<float> conv_state, ssm_state;             // (conv_dim, K - 1), (H, di / H, N)
 };
 
 struct FfnLayer {
-    const Tensor *gate = nullptr, *up = nullptr, *down = nullptr;
+    rt::Weight gate, up, down;
     std::vector<float> norm;  // (dim)
 };
 

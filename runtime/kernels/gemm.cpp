@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <utility>
+#include <vector>
 
 #include "quant/half.h"
 #include "runtime/cpu_features.h"
@@ -63,6 +65,27 @@ const Row kRows[] = {
 #undef EF_X86
 #undef EF_NEON
 
+// The 48 EdgeFusion block types: loops of their vec_dot kernels (Scalar and Generic columns only).
+constexpr int kEfTypes = int(DType::EF_LAST) - int(DType::EF_FIRST) + 1;
+template <size_t... I>
+Row ef_row(int index, std::index_sequence<I...>) {
+    static constexpr GemmFn scalar[] = {loop_gemm<false, DType(int(DType::EF_FIRST) + int(I))>...};
+    static constexpr GemmFn generic[] = {loop_gemm<true, DType(int(DType::EF_FIRST) + int(I))>...};
+    return {DType(int(DType::EF_FIRST) + index), {scalar[index], generic[index], nullptr, nullptr, nullptr, nullptr}};
+}
+// The row of `weight`, or false when it has no GEMM.
+bool find_row(DType weight, Row& out) {
+    for (const Row& r : kRows)
+        if (r.weight == weight) {
+            out = r;
+            return true;
+        }
+    const int i = int(weight) - int(DType::EF_FIRST);
+    if (i < 0 || i >= kEfTypes) return false;
+    out = ef_row(i, std::make_index_sequence<size_t(kEfTypes)>{});
+    return true;
+}
+
 // Preference order; EF_KERNEL_ISA (scalar|avx2|avx512|neon) caps it as for the vec_dot table.
 int rank(GemmIsa isa) {
     switch (isa) {
@@ -105,7 +128,9 @@ struct Table {
     Table() {
         const int cap = rank_cap();
         avx512_round = gemm_isa_available(GemmIsa::Avx512) && rank(GemmIsa::Avx512) <= cap;
-        for (const Row& r : kRows) {
+        std::vector<Row> rows(std::begin(kRows), std::end(kRows));
+        for (int i = 0; i < kEfTypes; ++i) rows.push_back(ef_row(i, std::make_index_sequence<size_t(kEfTypes)>{}));
+        for (const Row& r : rows) {
             const KernelTraits* kt = kernel_traits(r.weight);
             if (!kt) continue;
             GemmTraits t{r.weight, kt->act, r.by_isa[0], r.by_isa[1], GemmIsa::Generic};
@@ -173,9 +198,8 @@ const GemmTraits* gemm_traits(DType weight) {
 }
 
 GemmFn gemm_for(DType weight, GemmIsa isa) {
-    for (const Row& r : kRows)
-        if (r.weight == weight) return size_t(isa) < kIsas ? r.by_isa[size_t(isa)] : nullptr;
-    return nullptr;
+    Row r;
+    return find_row(weight, r) && size_t(isa) < kIsas ? r.by_isa[size_t(isa)] : nullptr;
 }
 
 void round_act_f32(DType act, const float* x, float* out, int64_t n) {

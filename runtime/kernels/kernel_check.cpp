@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/ef_format.h"
 #include "quant/ggml_blocks.h"
 #include "quant/half.h"
 #include "runtime/ops.h"
@@ -10,8 +11,16 @@
 namespace ef::rt::kernels {
 namespace {
 
-constexpr DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0,
+// The ggml types, then a representative 12 of the 48 EdgeFusion block types: every (bits, affine)
+// pair once, the block sizes rotating so each of 32..256 occurs three times (all 48 are checked in
+// tests/unit/test_ef_runtime.cpp; these ride along in every kernel and GEMM test and the selftest).
+std::vector<DType> make_types() {
+    std::vector<DType> t = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0,
                             DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q3_K, DType::Q2_K};
+    for (int kb = 0; kb < 6; ++kb)
+        for (int a = 0; a < 2; ++a) t.push_back(*ef_dtype(kEfBits[kb], kEfBlocks[(kb + 1 + 2 * a) % 4], a == 1));
+    return t;
+}
 
 uint16_t random_f16(std::mt19937& rng, float lo, float hi) {
     return f32_to_f16(std::uniform_real_distribution<float>(lo, hi)(rng));
@@ -19,9 +28,12 @@ uint16_t random_f16(std::mt19937& rng, float lo, float hi) {
 
 }  // namespace
 
-std::span<const DType> kernel_types() { return kTypes; }
+std::span<const DType> kernel_types() {
+    static const std::vector<DType> types = make_types();
+    return types;
+}
 
-bool is_kquant(DType t) { return type_traits(t).block_size == ggml::QK_K; }
+bool is_kquant(DType t) { return type_traits(t).block_size == ggml::QK_K && !is_ef_dtype(t); }
 
 std::vector<float> random_floats(std::mt19937& rng, int64_t n, float scale) {
     std::normal_distribution<float> nd(0.0f, scale);
@@ -66,7 +78,15 @@ std::vector<std::byte> random_row(std::mt19937& rng, DType t, int64_t n, bool ra
                 break;
             }
             case DType::Q6_K: static_cast<ggml::block_q6_K*>(p)->d = random_f16(rng, -0.002f, 0.002f); break;
-            default: break;
+            default:
+                if (const auto l = ef_layout(t)) {
+                    // d keeps |w| below ~0.2; affine offsets m in [-0.2, 0.2].
+                    const float dmax = 0.2f / float(1 << (l->bits - 1));
+                    const uint16_t d = random_f16(rng, -dmax, dmax), m = random_f16(rng, -0.2f, 0.2f);
+                    std::memcpy(p, &d, 2);
+                    if (l->affine) std::memcpy(static_cast<uint8_t*>(p) + 2, &m, 2);
+                }
+                break;
         }
     }
     return out;

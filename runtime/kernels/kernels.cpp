@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "quant/ggml_blocks.h"
 #include "quant/half.h"
@@ -49,6 +50,27 @@ const Row kRows[] = {
     {DType::Q6_K, DType::Q8_K, {scalar::vec_dot_q6_K, EF_X86(avx2::vec_dot_q6_K), EF_X86(avx512::vec_dot_q6_K), EF_NEON(neon::vec_dot_q6_K)}},
 };
 
+// The 48 EdgeFusion block types (quant/ef_format.h), all with Q8_0 activations: generated rows.
+constexpr int kEfTypes = int(DType::EF_LAST) - int(DType::EF_FIRST) + 1;
+Row ef_row(int index) {
+    return {DType(int(DType::EF_FIRST) + index), DType::Q8_0,
+            {scalar::vec_dot_ef(index), EF_X86(avx2::vec_dot_ef(index)), EF_X86(avx512::vec_dot_ef(index)),
+             EF_NEON(neon::vec_dot_ef(index))}};
+}
+
+// The row of `weight`, or false when it has no kernels.
+bool find_row(DType weight, Row& out) {
+    for (const Row& r : kRows)
+        if (r.weight == weight) {
+            out = r;
+            return true;
+        }
+    const int i = int(weight) - int(DType::EF_FIRST);
+    if (i < 0 || i >= kEfTypes) return false;
+    out = ef_row(i);
+    return true;
+}
+
 #undef EF_X86
 #undef EF_NEON
 
@@ -90,7 +112,9 @@ struct Table {
     std::array<bool, size_t(DType::Count)> present{};
     Table() {
         const int cap = rank_cap();
-        for (const Row& r : kRows) {
+        std::vector<Row> rows(std::begin(kRows), std::end(kRows));
+        for (int i = 0; i < kEfTypes; ++i) rows.push_back(ef_row(i));
+        for (const Row& r : rows) {
             KernelTraits t{r.weight, r.act, r.by_isa[0], r.by_isa[0], Isa::Scalar};
             for (size_t i = 1; i < kIsas; ++i) {
                 const Isa isa = Isa(i);
@@ -131,9 +155,8 @@ const KernelTraits* kernel_traits(DType weight) {
 }
 
 VecDotFn vec_dot_for(DType weight, Isa isa) {
-    for (const Row& r : kRows)
-        if (r.weight == weight) return size_t(isa) < kIsas ? r.by_isa[size_t(isa)] : nullptr;
-    return nullptr;
+    Row r;
+    return find_row(weight, r) && size_t(isa) < kIsas ? r.by_isa[size_t(isa)] : nullptr;
 }
 
 size_t act_bytes(DType act, int64_t n) {

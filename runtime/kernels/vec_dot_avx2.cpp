@@ -295,3 +295,10 @@ float vec_dot_q6_K(int64_t n, const void* w, const void* a) {
 }
 
 }  // namespace ef::rt::kernels::avx2
+
+// ---- EdgeFusion blocks: vec_dot_ef_x86.h --------------------------------------------------------
+#include "runtime/kernels/vec_dot_ef_x86.h"
+
+namespace ef::rt::kernels::avx2 {
+EfVecDot vec_dot_ef(int index) { return efk::pick<ef256::EfDot>(index); }
+}  // namespace ef::rt::kernels::avx2

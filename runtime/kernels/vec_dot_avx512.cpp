@@ -345,3 +345,95 @@ float vec_dot_q6_K(int64_t n, const void* w, const void* a) {
 }
 
 }  // namespace ef::rt::kernels::avx512
+
+// ---- EdgeFusion blocks ------------------------------------------------------------------------------
+// B >= 64: 64 weights (two Q8_0 activation blocks) per step, the same plan as the 256-bit kernel
+// (vec_dot_ef_x86.h): codes shifted and masked out of the strided planes, made signed, multiplied
+// with maddubs (|c| against q negated where c < 0), each half scaled by its own d * d_a.
+// B = 32 blocks use the 256-bit kernel compiled here.
+#include "runtime/kernels/vec_dot_ef_x86.h"
+
+namespace ef::rt::kernels::avx512 {
+namespace {
+
+// Values 64p .. 64p + 63 of a strided plane of W-bit fields over B values (S = B*W/8 bytes).
+template <int B, int W>
+__m512i plane64(const uint8_t* plane, int p) {
+    constexpr int S = B * W / 8;
+    const __m512i mask = _mm512_set1_epi8(char((1 << W) - 1));
+    if constexpr (S >= 64) {
+        const __m512i v = _mm512_loadu_si512(plane + (64 * p) % S);
+        if constexpr (W == 8) return v;
+        else return _mm512_and_si512(_mm512_srl_epi16(v, _mm_cvtsi32_si128(W * ((64 * p) / S))), mask);
+    } else {
+        __m512i v;
+        if constexpr (S == 32) {
+            v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(plane)));
+        } else if constexpr (S == 16) {
+            v = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(plane)));
+        } else if constexpr (S == 8) {
+            long long t;
+            __builtin_memcpy(&t, plane, 8);
+            v = _mm512_set1_epi64(t);
+        } else {
+            int t;
+            __builtin_memcpy(&t, plane, 4);
+            v = _mm512_set1_epi32(t);
+        }
+        // Lane l holds copy 4l / S: shift W * (64p / S + 4l / S).
+        const __m512i lane = _mm512_setr_epi32(0, W * (4 / S), W * (8 / S), W * (12 / S), W * (16 / S), W * (20 / S),
+                                               W * (24 / S), W * (28 / S), W * (32 / S), W * (36 / S), W * (40 / S),
+                                               W * (44 / S), W * (48 / S), W * (52 / S), W * (56 / S), W * (60 / S));
+        const __m512i sh = _mm512_add_epi32(lane, _mm512_set1_epi32(W * ((64 * p) / S)));
+        return _mm512_and_si512(_mm512_srlv_epi32(v, sh), mask);
+    }
+}
+
+template <int K, int B, bool A>
+struct EfDot512 {
+    static float run(int64_t n, const void* w, const void* a) {
+        if constexpr (B == 32) {
+            return ef256::EfDot<K, B, A>::run(n, w, a);
+        } else {
+            constexpr int lo = efk::lo_bits(K), hi = K - lo;
+            const auto* x = static_cast<const uint8_t*>(w);
+            const auto* y = static_cast<const block_q8_0*>(a);
+            const __m512i ones16 = _mm512_set1_epi16(1);
+            const __m512i off = _mm512_set1_epi8(char(1 << (K - 1)));
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t b = 0; b < n / B; ++b, x += efk::block_bytes(K, B, A)) {
+                const float d = h2f(*reinterpret_cast<const uint16_t*>(x));
+                const float m = A ? h2f(*reinterpret_cast<const uint16_t*>(x + 2)) : 0.0f;
+                const uint8_t* lop = x + efk::header_bytes(A);
+                const uint8_t* hip = lop + B * lo / 8;
+                for (int p = 0; p < B / 64; ++p, y += 2) {
+                    __m512i u = plane64<B, lo>(lop, p);
+                    if constexpr (hi > 0) u = _mm512_or_si512(u, _mm512_slli_epi16(plane64<B, hi>(hip, p), lo));
+                    const __m512i c = _mm512_sub_epi8(u, off);
+                    const __m512i q = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[0].qs))),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[1].qs)), 1);
+                    const __mmask64 neg = _mm512_movepi8_mask(c);
+                    const __m512i qs = _mm512_mask_sub_epi8(q, neg, _mm512_setzero_si512(), q);
+                    __m512i isum = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(c), qs), ones16);
+                    const float da0 = h2f(y[0].d), da1 = h2f(y[1].d);
+                    if constexpr (A) {
+                        const __m512i qsum = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_set1_epi8(1), q), ones16);
+                        isum = _mm512_add_epi32(isum, _mm512_slli_epi32(qsum, K - 1));
+                        const __m512 ms = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(m * da0), _mm512_set1_ps(m * da1));
+                        acc = _mm512_fmadd_ps(ms, _mm512_cvtepi32_ps(qsum), acc);
+                    }
+                    const __m512 ds = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d * da0), _mm512_set1_ps(d * da1));
+                    acc = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps(isum), acc);
+                }
+            }
+            return _mm512_reduce_add_ps(acc);
+        }
+    }
+};
+
+}  // namespace
+
+EfVecDot vec_dot_ef(int index) { return efk::pick<EfDot512>(index); }
+
+}  // namespace ef::rt::kernels::avx512

@@ -16,9 +16,13 @@
     float vec_dot_q3_K(int64_t n, const void* w, const void* a); \
     float vec_dot_q4_K(int64_t n, const void* w, const void* a); \
     float vec_dot_q5_K(int64_t n, const void* w, const void* a); \
-    float vec_dot_q6_K(int64_t n, const void* w, const void* a);
+    float vec_dot_q6_K(int64_t n, const void* w, const void* a); \
+    EfVecDot vec_dot_ef(int index);
 
 namespace ef::rt::kernels {
+// The EdgeFusion block types (quant/ef_format.h; act type Q8_0): the kernel of EF type number
+// `index` (0..47, DType::EF_FIRST + index), generated from one template per ISA.
+using EfVecDot = float (*)(int64_t n, const void* w, const void* a);
 namespace scalar { EF_VEC_DOT_DECLS }
 #if defined(__x86_64__)
 namespace avx2 { EF_VEC_DOT_DECLS }

@@ -320,3 +320,86 @@ float vec_dot_q6_K(int64_t n, const void* w, const void* a) {
 }
 
 }  // namespace ef::rt::kernels::neon
+
+// ---- EdgeFusion blocks ------------------------------------------------------------------------------
+// Per 32 weights (one Q8_0 activation block), two 16-byte halves: codes shifted (vshl by a negative
+// per-byte count) and masked out of the strided planes, made signed (c = u - 2^(K-1)), multiplied
+// with the activations in int16 and widened to int32 (dot32), scaled by d * d_a in float
+// (affine adds m * d_a * sum q).
+#include "runtime/kernels/vec_dot_ef_common.h"
+
+namespace ef::rt::kernels::neon {
+namespace {
+
+// Values v0 .. v0 + 15 (v0 a multiple of 16) of a strided plane of W-bit fields over B values
+// (S = B*W/8 bytes: value v is field v / S of byte v % S).
+template <int B, int W>
+uint8x16_t plane16(const uint8_t* plane, int v0) {
+    constexpr int S = B * W / 8;
+    uint8x16_t v;
+    int8x16_t sh;  // negative: right shifts
+    if constexpr (S >= 16) {
+        v = vld1q_u8(plane + v0 % S);
+        if constexpr (W == 8) return v;
+        sh = vdupq_n_s8(int8_t(-W * (v0 / S)));
+    } else {
+        // S in {4, 8}: the S bytes repeat, copy i (bytes j with j / S == i) at field v0 / S + i.
+        if constexpr (S == 8) {
+            v = vcombine_u8(vld1_u8(plane), vld1_u8(plane));
+        } else {
+            uint32_t t;
+            __builtin_memcpy(&t, plane, 4);
+            v = vreinterpretq_u8_u32(vdupq_n_u32(t));
+        }
+        static constexpr int8_t kShift[16] = {0, 0, 0, 0, -W * (4 / S), -W * (4 / S), -W * (4 / S), -W * (4 / S),
+                                              -W * (8 / S), -W * (8 / S), -W * (8 / S), -W * (8 / S),
+                                              -W * (12 / S), -W * (12 / S), -W * (12 / S), -W * (12 / S)};
+        sh = vaddq_s8(vld1q_s8(kShift), vdupq_n_s8(int8_t(-W * (v0 / S))));
+    }
+    return vandq_u8(vshlq_u8(v, sh), vdupq_n_u8(uint8_t((1 << W) - 1)));
+}
+
+template <int K, int B>
+int8x16_t codes16(const uint8_t* lop, const uint8_t* hip, int v0) {
+    constexpr int lo = efk::lo_bits(K), hi = K - lo;
+    uint8x16_t u = plane16<B, lo>(lop, v0);
+    if constexpr (hi > 0) u = vorrq_u8(u, vshlq_n_u8(plane16<B, hi>(hip, v0), lo));
+    return vreinterpretq_s8_u8(vsubq_u8(u, vdupq_n_u8(uint8_t(1 << (K - 1)))));
+}
+
+template <int K, int B, bool A>
+struct EfDot {
+    static float run(int64_t n, const void* w, const void* a) {
+        constexpr int lo = efk::lo_bits(K);
+        const auto* x = static_cast<const uint8_t*>(w);
+        const auto* y = static_cast<const block_q8_0*>(a);
+        float32x4_t acc = vdupq_n_f32(0.0f);
+        for (int64_t b = 0; b < n / B; ++b, x += efk::block_bytes(K, B, A)) {
+            uint16_t dh = 0, mh = 0;
+            __builtin_memcpy(&dh, x, 2);
+            if (A) __builtin_memcpy(&mh, x + 2, 2);
+            const float d = h2f(dh), m = h2f(mh);
+            const uint8_t* lop = x + efk::header_bytes(A);
+            const uint8_t* hip = lop + B * lo / 8;
+            for (int g = 0; g < B / 32; ++g, ++y) {
+                const int8x16_t c0 = codes16<K, B>(lop, hip, 32 * g), c1 = codes16<K, B>(lop, hip, 32 * g + 16);
+                const int8x16_t q0 = vld1q_s8(y->qs), q1 = vld1q_s8(y->qs + 16);
+                int32x4_t isum = dot32(c0, c1, q0, q1);  // sum c q, 4 lanes
+                const float da = h2f(y->d);
+                if constexpr (A) {
+                    const int32x4_t qsum = vpaddlq_s16(vaddq_s16(vpaddlq_s8(q0), vpaddlq_s8(q1)));
+                    isum = vaddq_s32(isum, vshlq_n_s32(qsum, K - 1));  // sum u q
+                    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(qsum), m * da);
+                }
+                acc = vmlaq_n_f32(acc, vcvtq_f32_s32(isum), d * da);
+            }
+        }
+        return vaddvq_f32(acc);
+    }
+};
+
+}  // namespace
+
+EfVecDot vec_dot_ef(int index) { return efk::pick<EfDot>(index); }
+
+}  // namespace ef::rt::kernels::neon

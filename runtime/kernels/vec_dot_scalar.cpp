@@ -193,3 +193,56 @@ float vec_dot_q6_K(int64_t n, const void* w, const void* a) {
 }
 
 }  // namespace ef::rt::kernels::scalar
+
+// ---- EdgeFusion blocks (quant/ef_format.h) ---------------------------------------------------------
+// Per 32 weights (one Q8_0 activation block): exact integer sums isum = sum (u - 2^(K-1)) q and
+// qsum = sum q, then symmetric: d * d_a * isum; affine (w = d u + m): d_a * (d * (isum + 2^(K-1) qsum)
+// + m * qsum). The SIMD kernels take the same integer sums and scale them in float vectors.
+#include "runtime/kernels/vec_dot_ef_common.h"
+
+namespace ef::rt::kernels::scalar {
+namespace {
+
+// Value v of a strided plane of `width`-bit fields over B values: byte v % S, field v / S, S = B*width/8.
+template <int B>
+int plane_field(const uint8_t* plane, int width, int v) {
+    const int stride = B * width / 8;
+    return (plane[v % stride] >> (width * (v / stride))) & ((1 << width) - 1);
+}
+
+template <int K, int B, bool A>
+struct EfDot {
+    static float run(int64_t n, const void* w, const void* a) {
+        constexpr int lo = efk::lo_bits(K), hi = K - lo, off = 1 << (K - 1);
+        const auto* x = static_cast<const uint8_t*>(w);
+        const auto* y = static_cast<const ggml::block_q8_0*>(a);
+        float s = 0;
+        for (int64_t b = 0; b < n / B; ++b, x += efk::block_bytes(K, B, A)) {
+            uint16_t dh = 0, mh = 0;
+            __builtin_memcpy(&dh, x, 2);
+            if (A) __builtin_memcpy(&mh, x + 2, 2);
+            const float d = f16_to_f32(dh), m = f16_to_f32(mh);
+            const uint8_t* lop = x + efk::header_bytes(A);
+            const uint8_t* hip = lop + B * lo / 8;
+            for (int g = 0; g < B / 32; ++g, ++y) {
+                int isum = 0, qsum = 0;
+                for (int i = 0; i < 32; ++i) {
+                    int u = plane_field<B>(lop, lo, 32 * g + i);
+                    if (hi) u |= plane_field<B>(hip, hi, 32 * g + i) << lo;
+                    isum += (u - off) * y->qs[i];
+                    qsum += y->qs[i];
+                }
+                const float da = f16_to_f32(y->d);
+                if (A) s += da * (d * float(isum + off * qsum) + m * float(qsum));
+                else s += d * da * float(isum);
+            }
+        }
+        return s;
+    }
+};
+
+}  // namespace
+
+EfVecDot vec_dot_ef(int index) { return efk::pick<EfDot>(index); }
+
+}  // namespace ef::rt::kernels::scalar

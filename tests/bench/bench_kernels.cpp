@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "quant/dtype.h"
+#include "quant/ef_format.h"
 #include "runtime/cpu_features.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/thread_pool.h"
@@ -23,8 +24,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The ggml types and a few EdgeFusion block types (quant/ef_format.h).
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0,
-                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q3_K, DType::Q2_K};
+                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q3_K, DType::Q2_K,
+                        *ef_dtype(2, 128, false), *ef_dtype(3, 128, false), *ef_dtype(4, 128, false),
+                        *ef_dtype(4, 128, true), *ef_dtype(6, 128, false)};
 
 struct Matrix {
     DType type;
@@ -94,12 +98,12 @@ int main(int argc, char** argv) {
     for (int64_t bytes : {int64_t(256) << 10, int64_t(32) << 20}) {
         std::printf("\nmatvec, one thread, weights %lld KiB, row length 4096: GB/s of weights (Gop/s)\n",
                     (long long)(bytes >> 10));
-        std::printf("%-6s", "type");
+        std::printf("%-9s", "type");
         for (K::Isa i : isas) std::printf(" %20s", K::isa_name(i).data());
         std::printf(" %10s\n", "best/scal");
         for (DType t : kTypes) {
             const Matrix m = make(t, 4096, bytes, rng);
-            std::printf("%-6s", dtype_name(t).data());
+            std::printf("%-9s", dtype_name(t).data());
             double scalar_s = 0, best_s = 1e30;
             for (K::Isa i : isas) {
                 const K::VecDotFn f = K::vec_dot_for(t, i);
