@@ -178,7 +178,9 @@ private slots:
             sum -= nll_of(std::vector<double>(z->begin(), z->end()), whole[i + 1]);
             greedy = greedy && argmax(*z) == whole[i + 1];
         }
-        QVERIFY(std::abs(ll->logprob - sum) < 1e-9 * std::abs(sum));
+        // The scorer evaluates the continuation batched (eval_batch), this loop one token at a
+        // time: the same arithmetic up to float summation order in the GEMM and attention kernels.
+        QVERIFY2(std::abs(ll->logprob - sum) < 1e-5 * std::abs(sum), qPrintable(QString("%1 vs %2").arg(ll->logprob).arg(sum)));
         QCOMPARE(ll->greedy, greedy);
         // The story model finds " girl" after this context likelier than " rock".
         auto other = (*sc)->score({req.context, " rock named Lily."});
