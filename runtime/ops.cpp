@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "quant/ef_format.h"
@@ -188,6 +189,21 @@ Status matvec(std::span<float> y, const Tensor& w, std::span<const float> x, con
     }
 
     const std::vector<float> xr = opt.rounding == ActRounding::Ggml ? round_activations(w.dtype, x) : std::vector<float>(x.begin(), x.end());
+    // Q4_1 / Q5_1 meet Q8_1 activations, whose block carries s = f16(d * sum(q)) with the unrounded
+    // d, and ggml adds m_x * s rather than m_x * sum(x_rounded): per block the difference
+    // m_x * (s - f16(d) * sum(q)) is added below (both block types start with f16 d, f16 m).
+    std::vector<double> s_fix;
+    if (opt.rounding == ActRounding::Ggml && (w.dtype == DType::Q4_1 || w.dtype == DType::Q5_1) && cols % 32 == 0) {
+        for (int64_t b0 = 0; b0 < cols; b0 += 32) {
+            float amax = 0.0f;
+            for (int64_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[size_t(b0 + j)]));
+            const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+            int sum = 0;
+            for (int64_t j = 0; j < 32; ++j) sum += int(std::nearbyint(x[size_t(b0 + j)] * id));
+            const float s = f16_to_f32(f32_to_f16(d * float(sum)));
+            s_fix.push_back(double(s) - double(f16_to_f32(f32_to_f16(d))) * double(sum));
+        }
+    }
     for_rows(opt.pool, nrows, row_bytes, [&](int64_t b, int64_t e) {
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = b; r < e; ++r) {
@@ -195,6 +211,12 @@ Status matvec(std::span<float> y, const Tensor& w, std::span<const float> x, con
             // Products of two floats are exact in double, so only the sum order rounds.
             double acc = 0.0;
             for (int64_t j = 0; j < cols; ++j) acc += double(row[size_t(j)]) * double(xr[size_t(j)]);
+            const std::byte* blocks = base + uint64_t(r) * row_bytes;
+            for (size_t k = 0; k < s_fix.size(); ++k) {
+                uint16_t m = 0;
+                std::memcpy(&m, blocks + k * uint64_t(tt.type_size) + 2, sizeof m);
+                acc += double(f16_to_f32(m)) * s_fix[k];
+            }
             y[size_t(r)] = float(acc);
         }
     });

@@ -55,12 +55,14 @@ Result<Weight> find_weight(const Model& m, const std::string& name) {
 }
 
 Status project(std::span<float> y, const Weight& w, std::span<const float> x, const MatvecOptions& o) {
+    if (w.observer) w.observer->on_projection(w.t->name, x, 1);
     EF_TRY_STATUS(matvec(y, *w.t, x, o));
     apply_outliers(y, w.outliers, x);
     return {};
 }
 
 Status project(std::span<float> y, const Weight& w, std::span<const float> x, int64_t T, const MatvecOptions& o) {
+    if (w.observer) w.observer->on_projection(w.t->name, x, T);
     EF_TRY_STATUS(matmul(y, *w.t, x, T, o));
     apply_outliers_batch(y, w.outliers, x, T);
     return {};

@@ -11,6 +11,7 @@
 #include "core/result.h"
 #include "core/tensor.h"
 #include "quant/ef_format.h"
+#include "runtime/observer.h"
 #include "runtime/ops.h"
 
 namespace ef::rt {
@@ -27,6 +28,7 @@ void apply_outliers_row(std::span<float> out, const EfOutlierView& s, int64_t ro
 struct Weight {
     const Tensor* t = nullptr;
     EfOutlierView outliers;
+    ProjectionObserver* observer = nullptr;  // shown X before each project() (runtime/observer.h)
 };
 // The weight `name` of m with its companions, checked (a wrong companion is an error naming it).
 Result<Weight> find_weight(const Model& m, const std::string& name);

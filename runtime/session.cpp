@@ -29,6 +29,7 @@ namespace {
 struct Fetch {
     const Model& m;
     std::string origin;
+    rt::ProjectionObserver* observer = nullptr;  // set on every weight (SessionOptions::observer)
     Result<const Tensor*> matrix(const std::string& name) const {
         const Tensor* t = m.find(name);
         if (!t) return make_error(origin + ": tensor '" + name + "' is missing");
@@ -42,6 +43,7 @@ struct Fetch {
         if (!t) return t.error();
         auto w = rt::find_weight(m, name);
         if (!w) return make_error(origin + ": " + w.error().message);
+        w->observer = observer;
         return w;
     }
     Result<std::vector<float>> vec(const std::string& name, int64_t expect) const {
@@ -72,7 +74,7 @@ Result<Session> Session::create(const Model& m, const SessionOptions& options) {
     const std::string origin = m.source_path.empty() ? "model '" + m.architecture + "'" : m.source_path;
     if (Status s = validate_model(m, origin); !s) return s.error();
     const ModelConfig& c = m.config;
-    Fetch f{m, origin};
+    Fetch f{m, origin, options.observer};
 
     Session s;
     s.model_ = &m;

@@ -61,6 +61,8 @@ struct SessionOptions {
     int64_t ubatch = 512;
     // Mamba-2's chunked SSD in batched calls: chunk length in tokens (ops_seq.h).
     int64_t ssd_chunk = 64;
+    // Shown the input of every weight projection (calibration); must outlive the session.
+    rt::ProjectionObserver* observer = nullptr;
 };
 
 class Session {

@@ -9,6 +9,7 @@
 #include "app/cli/commands.h"
 #include "core/formats/format.h"
 #include "runtime/eval/perplexity.h"
+#include "runtime/calib/calibration.h"
 #include "runtime/eval/tasks.h"
 
 namespace ef::cli {
@@ -42,6 +43,7 @@ int run_evaluate(const std::vector<std::string>& argv, Progress& progress) {
         {"--perplexity", "", true, "text file: perplexity in llama-perplexity's way"},
         {"--ctx-size", "-c", true, "window size for perplexity/KL (default 512, at most the model's context)"},
         {"--chunks", "", true, "at most this many windows (default: all)"},
+        {"--heldout", "", false, "perplexity on the text without its last 10% of lines (what `quantize` calibrates on by default)"},
         {"--kl-base-out", "", true, "save the model's log-probabilities over --perplexity TEXT to FILE"},
         {"--kl-top-k", "", true, "with --kl-base-out: keep only the top K log-probs per position (default 0: all)"},
         {"--kl-base", "", true, "compare the model with a saved base: KL divergence, top-1 agreement"},
@@ -84,6 +86,7 @@ int run_evaluate(const std::vector<std::string>& argv, Progress& progress) {
         auto t = read_text(*p);
         if (!t) return fail(cmd, t.message());
         text = std::move(*t);
+        if (args->has("--heldout")) text = std::string(split_calibration_text(text).eval);
     }
 
     LoadOptions lo;

@@ -3,6 +3,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
+#include "app/cli/inspect_outliers.h"
 #include "core/formats/format.h"
 #include "core/inspect.h"
 #include "core/stats.h"
@@ -47,13 +48,14 @@ std::string stats_table_text(const nlohmann::json& rows) {
 }  // namespace
 
 int run_inspect(const std::vector<std::string>& argv, Progress& progress) {
-    const std::vector<OptionSpec> specs = {
+    std::vector<OptionSpec> specs = {
         {"--json", "", false, "print JSON instead of text"},
         {"--tensors", "", false, "list every tensor under its layer (text mode)"},
         {"--tokenizer", "", true, "llama2.c tokenizer .bin for a llama2.c checkpoint"},
         {"--check", "", false, "read every tensor and fail if any weight is NaN or infinite"},
         {"--stats", "", false, "read every tensor and print its statistics (the workbench's tensor table)"},
     };
+    for (auto& s : outlier_option_specs()) specs.push_back(std::move(s));
     auto args = parse_args(argv, specs);
     if (!args) return fail("inspect", args.message() + "\n" + options_help(specs));
     if (args->positional.size() != 1) return fail("inspect", "expected one PATH\n" + options_help(specs));
@@ -70,15 +72,23 @@ int run_inspect(const std::vector<std::string>& argv, Progress& progress) {
         if (!rows) return fail("inspect", rows.message());
         stats = std::move(*rows);
     }
+    nlohmann::json outliers;
+    if (args->has("--outliers")) {
+        auto r = outlier_report(*model, *args, progress);
+        if (!r) return fail("inspect", r.message());
+        outliers = std::move(*r);
+    }
     if (args->has("--json")) {
         auto j = summary_to_json(summary);
         if (!stats.is_null()) j["tensor_stats"] = stats;
+        if (!outliers.is_null()) j["outliers"] = outliers;
         const auto text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fputc('\n', stdout);
     } else {
         auto text = summary_to_text(summary, args->has("--tensors"));
         if (!stats.is_null()) text += stats_table_text(stats);
+        if (!outliers.is_null()) text += outlier_report_text(outliers);
         std::fwrite(text.data(), 1, text.size(), stdout);
     }
     return 0;

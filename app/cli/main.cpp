@@ -79,7 +79,7 @@ Progress::Callback stderr_progress() {
 
 const std::vector<Command>& commands() {
     static const std::vector<Command> table = {
-        {"inspect", "inspect PATH [--json] [--tensors] [--check] [--tokenizer TOK]",
+        {"inspect", "inspect PATH [--json] [--tensors] [--check] [--stats] [--outliers [--block B --k K --p P]] [--tokenizer TOK]",
          "architecture, layers, tensors, parameters, bits per weight, metadata", run_inspect},
         {"convert", "convert IN OUT [--tokenizer TOK] [--allow-nonfinite]  (formats from the extensions: .gguf .safetensors .h5 .bin)",
          "convert a checkpoint between formats", run_convert},
@@ -91,6 +91,15 @@ const std::vector<Command>& commands() {
          "evaluate -m MODEL [--tokenizer TOK] (--perplexity TEXT [-c N_CTX] [--chunks N] [--kl-base-out FILE [--kl-top-k K]] | "
          "--kl-base FILE | --task arc_easy|arc_challenge|piqa|winogrande|hellaswag|lambada|all [--limit N] [--eval-dir DIR]) [--json]",
          "perplexity, KL divergence against a base model, zero-shot task accuracy", run_evaluate},
+        {"quantize",
+         "quantize MODEL -o OUT.gguf --format ef|q8_0|q4_0|q4_K|q5_K|q6_K|q3_K|q2_K [--method rtn|imatrix|gptq] "
+         "[--bits K --block B --affine --outliers P --select magnitude|saliency] [--calib FILE --calib-tokens N] "
+         "[--act-order] [--keep GLOB ...] [--strict] [-t THREADS]",
+         "quantize the 2-D weights (RTN, imatrix or GPTQ, calibrated by running the model)", run_quantize},
+        {"export-llamacpp", "export-llamacpp MODEL -o OUT.gguf [--type T] [--tensor-type NAME=TYPE ...] [-t THREADS]",
+         "a GGUF llama.cpp runs: ggml types per tensor, edgefusion -> granitehybrid / jamba", run_export_llamacpp},
+        {"allocate", "allocate MODEL --bits AVG | --code-bits AVG | --memory BYTES [--context N] [--pin UNIT=BITS ...] [--proxy] [--per-tensor] [--calib FILE] [-o OUT] [--json]",
+         "per-layer EF widths under a bits or memory budget from measured sensitivity (exact solver)", run_allocate},
     };
     return table;
 }

@@ -77,8 +77,8 @@ std::string dump_json(const nlohmann::json& j) {
 // Everything below prefixes errors with "<path>: " where <path> is the target name the user gave.
 class Writer {
 public:
-    Writer(const Model& m, std::string path, const SaveOptions& opts, Progress& progress)
-        : m_(m), path_(std::move(path)), level_(opts.compression_level), progress_(progress) {}
+    Writer(const Model& m, std::string path, const SaveOptions& opts, Progress& progress, const ExtraWriter* extra)
+        : m_(m), path_(std::move(path)), level_(opts.compression_level), progress_(progress), extra_(extra) {}
 
     Status write(const std::string& tmp) {
         h5::Handle fapl = h5::plist(H5Pcreate(H5P_FILE_ACCESS));
@@ -93,6 +93,7 @@ public:
         EF_TRY_STATUS(write_root(f.get()));
         EF_TRY_STATUS(write_vocab(f.get()));
         EF_TRY_STATUS(write_tensors(f.get()));
+        if (extra_ && *extra_) EF_TRY_STATUS((*extra_)(f.get(), level_));
         if (f.close() < 0) return h5::fail(path_, "cannot finish writing " + tmp);
         return {};
     }
@@ -183,30 +184,14 @@ private:
     }
 
     Status write_tensor(hid_t g, const Tensor& t, double base, double span) {
-        std::vector<hsize_t> dims;
-        auto typed = typed_storage(t.dtype);
-        hid_t ftype = H5T_STD_U8LE, mtype = H5T_NATIVE_UINT8;
-        size_t elem = 1;
-        if (typed) {
-            for (int64_t d : t.shape) dims.push_back(hsize_t(d));
-            if (dims.empty()) dims.push_back(1);
-            ftype = typed->file_type.get();
-            mtype = typed->mem_type.get();
-            elem = typed->size;
-        } else {
-            dims.push_back(hsize_t(t.data.size()));
-        }
-        auto d = h5::create_dataset(g, t.name, ftype, dims, elem, level_);
-        if (!d) return d.error();
-        EF_TRY_STATUS(h5::write_str_attr(d->get(), "dtype", std::string(dtype_name(t.dtype))));
-        EF_TRY_STATUS(h5::write_i64_array_attr(d->get(), "shape", t.shape));
-        return h5::write_slabs(d->get(), mtype, dims, elem, t.data.data(), progress_, base, span, "HDF5 tensors");
+        return write_tensor_dataset(g, t, level_, progress_, base, span);
     }
 
     const Model& m_;
     std::string path_;
     int level_;
     Progress& progress_;
+    const ExtraWriter* extra_;
 };
 
 Status sync_file(const std::string& path, const std::string& tmp) {
@@ -227,7 +212,33 @@ bool probe(std::span<const std::byte> head) {
 
 }  // namespace
 
+Status write_tensor_dataset(hid_t g, const Tensor& t, int level, Progress& progress, double base, double span) {
+    std::vector<hsize_t> dims;
+    auto typed = typed_storage(t.dtype);
+    hid_t ftype = H5T_STD_U8LE, mtype = H5T_NATIVE_UINT8;
+    size_t elem = 1;
+    if (typed) {
+        for (int64_t d : t.shape) dims.push_back(hsize_t(d));
+        if (dims.empty()) dims.push_back(1);
+        ftype = typed->file_type.get();
+        mtype = typed->mem_type.get();
+        elem = typed->size;
+    } else {
+        dims.push_back(hsize_t(t.data.size()));
+    }
+    auto d = h5::create_dataset(g, t.name, ftype, dims, elem, level);
+    if (!d) return d.error();
+    EF_TRY_STATUS(h5::write_str_attr(d->get(), "dtype", std::string(dtype_name(t.dtype))));
+    EF_TRY_STATUS(h5::write_i64_array_attr(d->get(), "shape", t.shape));
+    return h5::write_slabs(d->get(), mtype, dims, elem, t.data.data(), progress, base, span, "HDF5 tensors");
+}
+
 Status save(const Model& model, const std::string& path, const SaveOptions& opts, Progress& progress) {
+    return save_with(model, path, opts, progress, ExtraWriter());
+}
+
+Status save_with(const Model& model, const std::string& path, const SaveOptions& opts, Progress& progress,
+                 const ExtraWriter& extra) {
     h5::silence_errors();
     if (auto s = register_zstd_filter(); !s) return make_error(path + ": " + s.message());
     EF_TRY_STATUS(check_model(model, path, opts));
@@ -235,7 +246,7 @@ Status save(const Model& model, const std::string& path, const SaveOptions& opts
     const std::string tmp = temp_path_for(path);
     Status s;
     try {
-        s = Writer(model, path, opts, progress).write(tmp);
+        s = Writer(model, path, opts, progress, &extra).write(tmp);
     } catch (const std::exception& e) {  // allocation failures in JSON/metadata conversion
         s = make_error(path + ": " + e.what());
     }

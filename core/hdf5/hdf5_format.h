@@ -35,11 +35,36 @@
 // with zstd, HDF5 filter id 32015, cd_values = {level, chunk bytes} (see zstd_filter.h). Files
 // use the HDF5 1.10 object formats (checksummed metadata); HDF5 1.10 or later reads them.
 //
-// Reserved for later versions; readers ignore groups they do not know, so these fit without a
-// version bump: /quantized/<variant>/... (alternative quantizations of the same model, each laid out
-// like /tensors plus its own attributes), /analysis/... (per-tensor statistics, sensitivity runs),
-// /router_history (EdgeFusion gate values over training). Writers must not put anything else at
-// the root; a breaking change to the groups above increments edgefusion_format_version.
+// Optional groups (core/hdf5/hdf5_checkpoint.h writes and reads them; load_model ignores them, so
+// they need no version bump). The master weights stay in /tensors.
+//   /quantized                          group, link creation order tracked = the variants' order
+//     <variant>                         one group per quantized variant (e.g. "ef3_b128"), attribute
+//                                       description (str); creation order tracked. It holds only the
+//                                       tensors the variant replaces or adds, each laid out exactly like
+//                                       a /tensors dataset (quantized and EF blocks: 1-D uint8 bytes =
+//                                       the GGUF tensor data, dtype + shape attributes; EF companions
+//                                       NAME.outlier_rowptr/_cols/_vals/_scale as typed i32/i16/i8/f16).
+//                                       The variant's model = /tensors with these applied.
+//   /analysis/outliers                  group; attributes block (int64 B), k (f64), fraction (f64 p),
+//                                       selection (str "magnitude" | "saliency"), total_weights (int64
+//                                       n), budget (int64 N = floor(p n)), threshold (f64 score of the
+//                                       N-th largest; inf when N = 0). Definitions: core/outlier_analysis.h
+//     tensors                           group, creation order tracked = model order
+//       <tensor name>                   group; attributes layer, rows, cols, blocks_per_row, finite,
+//                                       beyond_k_sigma, budget (int64); mean, std, max_over_rms,
+//                                       kurtosis, budget_share (f64; whole tensor)
+//         max_over_rms   (rows, nb) f32  per block of B inputs, nb = ceil(cols / B)
+//         kurtosis       (rows, nb) f32  excess kurtosis per block (NaN: zero variance)
+//         beyond_k_sigma (rows, nb) i32  |w - mu| > k sigma, mu and sigma of the whole tensor
+//         budget         (rows, nb) i32  the model's top-p outliers in the block
+//         activation_energy (cols,) f32 E[x_c^2] of the saliency scores (only with selection saliency)
+//     layers                            group: the per-layer table as columns of equal length L
+//                                       (ascending layer, then -1 = tensors outside the layer stack)
+//         layer, weights, beyond_k_sigma, budget (L,) i64;  budget_share, weight_share,
+//         max_over_rms (L,) f64
+// Reserved: /analysis/<other> (sensitivity runs), /router_history (EdgeFusion gate values over
+// training). Writers must not put anything else at the root; a breaking change to the groups above
+// increments edgefusion_format_version.
 #pragma once
 #include "core/formats/format.h"
 

@@ -256,6 +256,7 @@ private:
         return {};
     }
 
+public:
     Result<Tensor> read_tensor(hid_t g, const std::string& name, double base, double span) {
         const std::string obj = "tensor " + name;
         h5::Handle d = h5::dataset(H5Dopen2(g, name.c_str(), H5P_DEFAULT));
@@ -333,12 +334,18 @@ private:
         return Tensor::from_bytes(name, *dtype, std::move(shape), std::move(bytes));
     }
 
+private:
     std::string path_;
     uint64_t file_size_;
     Progress& progress_;
 };
 
 }  // namespace
+
+Result<Tensor> read_tensor_dataset(hid_t group, const std::string& name, const std::string& path, uint64_t file_size,
+                                   Progress& progress, double base, double span) {
+    return Reader(path, file_size, progress).read_tensor(group, name, base, span);
+}
 
 Result<Model> load(const std::string& path, const LoadOptions& opts, Progress& progress) {
     h5::silence_errors();
