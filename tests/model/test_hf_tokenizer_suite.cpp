@@ -45,47 +45,6 @@ QString sha256(const QString& path) {
     return QString::fromLatin1(h.result().toHex());
 }
 
-// test-tokenizer-0's split: inputs separated by "\n__ggml_vocab_test__\n"; the (empty) text after
-// the last separator is not a test.
-std::vector<std::string> split_inputs(const std::string& raw) {
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < raw.size()) {
-        const size_t next = raw.find(sep, pos);
-        if (next == std::string::npos) {
-            out.push_back(raw.substr(pos));
-            break;
-        }
-        out.push_back(raw.substr(pos, next - pos));
-        pos = next + sep.size();
-    }
-    return out;
-}
-
-// One line of space-separated ids per input (an empty line for an empty result).
-std::vector<std::vector<int32_t>> parse_outputs(const std::string& raw) {
-    std::vector<std::vector<int32_t>> out;
-    size_t pos = 0;
-    while (pos < raw.size()) {
-        size_t eol = raw.find('\n', pos);
-        if (eol == std::string::npos) eol = raw.size();
-        std::vector<int32_t> ids;
-        const std::string line = raw.substr(pos, eol - pos);
-        size_t i = 0;
-        while (i < line.size()) {
-            while (i < line.size() && (line[i] == ' ' || line[i] == '\r')) ++i;
-            size_t j = i;
-            while (j < line.size() && line[j] != ' ' && line[j] != '\r') ++j;
-            if (j > i) ids.push_back(int32_t(std::stol(line.substr(i, j - i))));
-            i = j;
-        }
-        out.push_back(std::move(ids));
-        pos = eol + 1;
-    }
-    return out;
-}
-
 QString ids_text(const std::vector<int32_t>& ids) {
     QStringList parts;
     for (int32_t id : ids) parts << QString::number(id);
@@ -320,8 +279,8 @@ class TestHfTokenizerSuite : public QObject {
             return false;
         }
         *ref = std::move(*v);
-        inputs_ = split_inputs(read_all(inp, error));
-        expected_ = parse_outputs(read_all(outp, error));
+        inputs_ = ef::test::vocab_suite_inputs(read_all(inp, error));
+        expected_ = ef::test::vocab_suite_outputs(read_all(outp, error));
         if (!error->isEmpty()) return false;
         if (inputs_.size() != expected_.size() || inputs_.empty()) {
             *error = QString("%1: %2 inputs but %3 expected lines").arg(name).arg(inputs_.size()).arg(expected_.size());

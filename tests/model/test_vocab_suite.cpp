@@ -28,47 +28,6 @@ std::string read_all(const QString& path, QString* error) {
     return std::string(b.constData(), size_t(b.size()));
 }
 
-// test-tokenizer-0's split: inputs are separated by "\n__ggml_vocab_test__\n"; the text after the
-// last separator (empty in these files) is not a test.
-std::vector<std::string> split_inputs(const std::string& raw) {
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < raw.size()) {
-        const size_t next = raw.find(sep, pos);
-        if (next == std::string::npos) {
-            out.push_back(raw.substr(pos));
-            break;
-        }
-        out.push_back(raw.substr(pos, next - pos));
-        pos = next + sep.size();
-    }
-    return out;
-}
-
-// One line of space-separated ids per input (an empty line for an empty result).
-std::vector<std::vector<int32_t>> parse_outputs(const std::string& raw) {
-    std::vector<std::vector<int32_t>> out;
-    size_t pos = 0;
-    while (pos < raw.size()) {
-        size_t eol = raw.find('\n', pos);
-        if (eol == std::string::npos) eol = raw.size();
-        std::vector<int32_t> ids;
-        const std::string line = raw.substr(pos, eol - pos);
-        size_t i = 0;
-        while (i < line.size()) {
-            while (i < line.size() && (line[i] == ' ' || line[i] == '\r')) ++i;
-            size_t j = i;
-            while (j < line.size() && line[j] != ' ' && line[j] != '\r') ++j;
-            if (j > i) ids.push_back(int32_t(std::stol(line.substr(i, j - i))));
-            i = j;
-        }
-        out.push_back(std::move(ids));
-        pos = eol + 1;
-    }
-    return out;
-}
-
 QString ids_text(const std::vector<int32_t>& ids) {
     QStringList parts;
     for (int32_t id : ids) parts << QString::number(id);
@@ -104,8 +63,8 @@ private slots:
         QVERIFY2(err.isEmpty(), qPrintable(err));
         const std::string raw_out = read_all(outp, &err);
         QVERIFY2(err.isEmpty(), qPrintable(err));
-        const auto inputs = split_inputs(raw_in);
-        const auto expected = parse_outputs(raw_out);
+        const auto inputs = ef::test::vocab_suite_inputs(raw_in);
+        const auto expected = ef::test::vocab_suite_outputs(raw_out);
         QVERIFY2(inputs.size() == expected.size() && !inputs.empty(),
                  qPrintable(QString("%1 inputs but %2 expected lines").arg(inputs.size()).arg(expected.size())));
 
@@ -144,8 +103,8 @@ private slots:
         auto tok = Tokenizer::create(*vocab);
         QVERIFY2(tok.ok(), tok.ok() ? "" : tok.message().c_str());
         QString err;
-        const auto inputs = split_inputs(read_all(inp, &err));
-        const auto expected = parse_outputs(read_all(outp, &err));
+        const auto inputs = ef::test::vocab_suite_inputs(read_all(inp, &err));
+        const auto expected = ef::test::vocab_suite_outputs(read_all(outp, &err));
         QVERIFY2(err.isEmpty(), qPrintable(err));
         QCOMPARE(inputs.size(), expected.size());
         for (size_t i = 0; i < inputs.size(); ++i) {
@@ -196,7 +155,7 @@ private slots:
         if (special) args << "--special";
         const auto r = ef::test::run_node_script("llama_tokenize.mjs", args, 300000);
         QVERIFY2(r.exit_code == 0, qPrintable("llama_tokenize.mjs failed: " + r.err.right(2000)));
-        const auto expected = parse_outputs(read_all(ref_out, &err));
+        const auto expected = ef::test::vocab_suite_outputs(read_all(ref_out, &err));
         QVERIFY2(err.isEmpty() && expected.size() == 1, qPrintable("unreadable reference output " + err));
 
         auto vocab = read_gguf_vocab(gguf.toStdString());

@@ -70,4 +70,42 @@ ProcessResult run_node_script(const QString& script, const QStringList& args, in
 
 QString cli_path() { return build_path("app/edgefusion"); }
 
+std::vector<std::string> vocab_suite_inputs(const std::string& raw) {
+    const std::string sep = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos < raw.size()) {
+        const size_t next = raw.find(sep, pos);
+        if (next == std::string::npos) {
+            out.push_back(raw.substr(pos));
+            break;
+        }
+        out.push_back(raw.substr(pos, next - pos));
+        pos = next + sep.size();
+    }
+    return out;
+}
+
+std::vector<std::vector<int32_t>> vocab_suite_outputs(const std::string& raw) {
+    std::vector<std::vector<int32_t>> out;
+    size_t pos = 0;
+    while (pos < raw.size()) {
+        size_t eol = raw.find('\n', pos);
+        if (eol == std::string::npos) eol = raw.size();
+        std::vector<int32_t> ids;
+        const std::string line = raw.substr(pos, eol - pos);
+        size_t i = 0;
+        while (i < line.size()) {
+            while (i < line.size() && (line[i] == ' ' || line[i] == '\r')) ++i;
+            size_t j = i;
+            while (j < line.size() && line[j] != ' ' && line[j] != '\r') ++j;
+            if (j > i) ids.push_back(int32_t(std::stol(line.substr(i, j - i))));
+            i = j;
+        }
+        out.push_back(std::move(ids));
+        pos = eol + 1;
+    }
+    return out;
+}
+
 }  // namespace ef::test

@@ -3,7 +3,9 @@
 #pragma once
 #include <QString>
 #include <QStringList>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ef::test {
 
@@ -28,6 +30,12 @@ ProcessResult run_process(const QString& program, const QStringList& args, int t
 ProcessResult run_node_script(const QString& script, const QStringList& args, int timeout_ms = 120000);
 // The edgefusion CLI built beside the tests.
 QString cli_path();
+
+// llama.cpp's tokenizer suite files (../shared/vocab-tests, test-tokenizer-0's format): the .inp
+// inputs are separated by "\n__ggml_vocab_test__\n" (the text after the last separator is not a
+// test); the .out file has one line of space-separated ids per input.
+std::vector<std::string> vocab_suite_inputs(const std::string& raw);
+std::vector<std::vector<int32_t>> vocab_suite_outputs(const std::string& raw);
 
 }  // namespace ef::test
 
