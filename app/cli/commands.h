@@ -23,6 +23,7 @@ int run_evaluate(const std::vector<std::string>& args, Progress& progress);
 int run_allocate(const std::vector<std::string>& args, Progress& progress);
 int run_quantize(const std::vector<std::string>& args, Progress& progress);
 int run_export_llamacpp(const std::vector<std::string>& args, Progress& progress);
+int run_compare(const std::vector<std::string>& args, Progress& progress);
 
 // Prints "edgefusion <cmd>: <message>" to stderr and returns the exit code for user errors.
 int fail(const char* cmd, const std::string& message);

@@ -100,6 +100,9 @@ const std::vector<Command>& commands() {
          "a GGUF llama.cpp runs: ggml types per tensor, edgefusion -> granitehybrid / jamba", run_export_llamacpp},
         {"allocate", "allocate MODEL --bits AVG | --code-bits AVG | --memory BYTES [--context N] [--pin UNIT=BITS ...] [--proxy] [--per-tensor] [--calib FILE] [-o OUT] [--json]",
          "per-layer EF widths under a bits or memory budget from measured sensitivity (exact solver)", run_allocate},
+        {"compare", "compare MODEL [--bits 3.1] [--text FILE] [--ctx N] [--chunks N] [--tasks piqa,arc_easy|none] [--limit N] "
+         "[--variants f32,q8_0,gptq4,q4_k_m,q3_k_m,ef] [--format md|csv|json] [-o FILE] [-t N]",
+         "variants side by side: PPL, KL, top-1, tasks, memory, tokens/s, GFLOPs, bits/weight", run_compare},
     };
     return table;
 }
