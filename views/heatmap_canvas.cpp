@@ -69,6 +69,11 @@ void HeatmapCanvas::setHeatmap(std::shared_ptr<const Heatmap> h, QImage image) {
 
 void HeatmapCanvas::clear() { setHeatmap(nullptr, QImage()); }
 
+void HeatmapCanvas::setMarkers(std::vector<std::pair<int64_t, int64_t>> markers) {
+    markers_ = std::move(markers);
+    update();
+}
+
 void HeatmapCanvas::setDisplaySize(QSize size) {
     display_ = size.expandedTo(QSize(1, 1));
     resize(display_);
@@ -90,6 +95,27 @@ void HeatmapCanvas::paintEvent(QPaintEvent*) {
     // Nearest-neighbour scaling: every cell stays a crisp block, no outlier is blurred away.
     p.setRenderHint(QPainter::SmoothPixmapTransform, false);
     p.drawImage(rect(), image_);
+    if (heatmap_ && !markers_.empty()) {
+        // One ring per marked cell, at least 7 px wide so single outliers stay visible when zoomed out.
+        const double cw = double(width()) / heatmap_->cols, ch = double(height()) / heatmap_->rows;
+        const double d = std::max(7.0, std::min(cw, ch));
+        std::vector<std::pair<int, int>> cells;
+        for (const auto& [r, c] : markers_)
+            if (r >= 0 && r < heatmap_->src_rows && c >= 0 && c < heatmap_->src_cols)
+                cells.push_back({heatmap_->cell_of_row(r), heatmap_->cell_of_col(c)});
+        std::sort(cells.begin(), cells.end());
+        cells.erase(std::unique(cells.begin(), cells.end()), cells.end());
+        p.setRenderHint(QPainter::Antialiasing, true);
+        p.setBrush(Qt::NoBrush);
+        for (const auto& [r, c] : cells) {
+            const QPointF centre((c + 0.5) * cw, (r + 0.5) * ch);
+            p.setPen(QPen(QColor(0, 0, 0, 200), 3.0));
+            p.drawEllipse(centre, d / 2, d / 2);
+            p.setPen(QPen(QColor(0, 230, 120), 1.5));
+            p.drawEllipse(centre, d / 2, d / 2);
+        }
+        p.setRenderHint(QPainter::Antialiasing, false);
+    }
     if (heatmap_ && hover_row_ >= 0) {
         const double cw = double(width()) / heatmap_->cols, ch = double(height()) / heatmap_->rows;
         const QRectF cell(hover_col_ * cw, hover_row_ * ch, cw, ch);
@@ -131,6 +157,11 @@ void ColorBar::setColorMap(const LogColorMap& cmap, bool valid) {
     update();
 }
 
+void ColorBar::setTitle(const QString& title) {
+    title_ = title;
+    update();
+}
+
 void ColorBar::paintEvent(QPaintEvent*) {
     QPainter p(this);
     const QFontMetrics fm = fontMetrics();
@@ -162,7 +193,7 @@ void ColorBar::paintEvent(QPaintEvent*) {
         if (std::abs(y_of(v) - y_of(cmap_.hi())) > fm.height() * 4 / 3 && std::abs(y_of(v) - y_of(cmap_.lo())) > fm.height() * 4 / 3)
             tick(v, false);
     }
-    p.drawText(QRect(0, 0, width(), top), Qt::AlignHCenter | Qt::AlignTop, "max |w|");
+    p.drawText(QRect(0, 0, width(), top), Qt::AlignHCenter | Qt::AlignTop, title_);
 }
 
 }  // namespace ef::views

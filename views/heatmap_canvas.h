@@ -3,6 +3,8 @@
 #include <QImage>
 #include <QWidget>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "core/stats.h"
 
@@ -39,6 +41,9 @@ public:
     void setDisplaySize(QSize size);
     // Cell under a widget position; false outside.
     bool cellAt(QPoint pos, int& row, int& col) const;
+    // Source (row, col) positions drawn as rings over their cells (e.g. kept outliers); kept until replaced.
+    void setMarkers(std::vector<std::pair<int64_t, int64_t>> markers);
+    size_t markerCount() const { return markers_.size(); }
 
 signals:
     void cellHovered(int row, int col);  // -1, -1 when leaving
@@ -56,6 +61,7 @@ private:
     QImage image_;
     QSize display_{400, 300};
     int hover_row_ = -1, hover_col_ = -1;
+    std::vector<std::pair<int64_t, int64_t>> markers_;
 };
 
 // Vertical colour bar with log ticks labelled by value.
@@ -64,6 +70,7 @@ class ColorBar : public QWidget {
 public:
     explicit ColorBar(QWidget* parent = nullptr);
     void setColorMap(const LogColorMap& cmap, bool valid);
+    void setTitle(const QString& title);  // above the bar; "max |w|" by default
     QSize sizeHint() const override { return {barWidth(), 200}; }
     QSize minimumSizeHint() const override { return {barWidth(), 80}; }
 
@@ -74,6 +81,7 @@ private:
     int barWidth() const { return 44 + fontMetrics().horizontalAdvance("0.0000e-00"); }
     LogColorMap cmap_;
     bool valid_ = false;
+    QString title_ = "max |w|";
 };
 
 }  // namespace ef::views

@@ -119,6 +119,13 @@ HeatmapWidget::~HeatmapWidget() {
 
 void HeatmapWidget::clear() { showTensor(nullptr, -1); }
 
+void HeatmapWidget::setMarkers(int tensor_index, std::vector<std::pair<int64_t, int64_t>> positions) {
+    if (tensor_index != tensor_ || tensor_ < 0) return;
+    canvas_->setMarkers(std::move(positions));
+}
+
+size_t HeatmapWidget::markerCount() const { return canvas_->markerCount(); }
+
 void HeatmapWidget::showTensor(std::shared_ptr<const Model> model, int tensor_index) {
     if (progress_) progress_->cancel();
     ++generation_;
@@ -126,6 +133,7 @@ void HeatmapWidget::showTensor(std::shared_ptr<const Model> model, int tensor_in
     tensor_ = tensor_index;
     current_ = TensorInspection{};
     canvas_->clear();
+    canvas_->setMarkers({});
     colorbar_->setColorMap({}, false);
     readout_->clear();
     if (!model_ || tensor_index < 0 || size_t(tensor_index) >= model_->tensors.size()) {

@@ -6,6 +6,8 @@
 #include <QThreadPool>
 #include <QWidget>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "core/model.h"
 #include "core/stats.h"
@@ -37,6 +39,10 @@ public:
     // Starts inspecting model->tensors[tensor_index]; a null model clears the view.
     void showTensor(std::shared_ptr<const Model> model, int tensor_index);
     void clear();
+    // Marks source (row, col) positions of the shown tensor (the outlier view's kept outliers); ignored
+    // unless `tensor_index` is the tensor on screen; showing another tensor drops them.
+    void setMarkers(int tensor_index, std::vector<std::pair<int64_t, int64_t>> positions);
+    size_t markerCount() const;
     int tensorIndex() const { return tensor_; }
     bool busy() const { return busy_; }
     // The heatmap on screen (null while computing or after an error).

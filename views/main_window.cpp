@@ -22,6 +22,7 @@
 #include "core/formats/format.h"
 #include "views/format_util.h"
 #include "views/heatmap_widget.h"
+#include "views/outlier_view.h"
 #include "views/model_info_view.h"
 #include "views/model_loader.h"
 #include "views/model_tree_model.h"
@@ -172,6 +173,7 @@ void MainWindow::onLoaded(const QString& path, const std::shared_ptr<const Model
     table_model_->setModel(model_);
     info_->setModel(model_);
     runtime_->setModel(model_);
+    outliers_->setModel(model_);
     tree_view_->expandToDepth(0);
     setWindowTitle(tr("%1 — EdgeFusion Workbench").arg(QFileInfo(path).fileName()));
     setWindowFilePath(current_file_);

@@ -26,6 +26,7 @@ class HeatmapWidget;
 class ModelInfoView;
 class ModelLoader;
 class ModelTreeModel;
+class OutlierView;
 class RuntimePanel;
 class TensorTableModel;
 
@@ -67,6 +68,8 @@ public:
     QPlainTextEdit* logView() const { return log_; }
     RuntimePanel* runtimePanel() const { return runtime_; }
     QDockWidget* runtimeDock() const { return runtime_dock_; }
+    OutlierView* outlierView() const { return outliers_; }
+    QDockWidget* outlierDock() const { return outlier_dock_; }
     // Raises the Runtime dock and gives it room (View ▸ Runtime).
     void showRuntime();
 
@@ -122,6 +125,8 @@ private:
     QDockWidget* log_dock_ = nullptr;
     RuntimePanel* runtime_ = nullptr;
     QDockWidget* runtime_dock_ = nullptr;
+    OutlierView* outliers_ = nullptr;
+    QDockWidget* outlier_dock_ = nullptr;
 };
 
 }  // namespace ef::views

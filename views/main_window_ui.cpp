@@ -19,6 +19,7 @@
 #include <QVBoxLayout>
 
 #include "views/heatmap_widget.h"
+#include "views/outlier_view.h"
 #include "views/main_window.h"
 #include "views/model_info_view.h"
 #include "views/model_tree_model.h"
@@ -130,6 +131,20 @@ void MainWindow::buildDocks() {
         if (visible && !runtime_dock_->isFloating() && runtime_dock_->height() < 400)
             resizeDocks({runtime_dock_}, {430}, Qt::Vertical);
     });
+    // Outliers (issue 4): analysis on demand; a clicked overview row opens the tensor with its outliers marked.
+    outliers_ = new OutlierView;
+    outlier_dock_ = make_dock(this, tr("Outliers"), "outlierDock", outliers_);
+    addDockWidget(Qt::BottomDockWidgetArea, outlier_dock_);
+    tabifyDockWidget(runtime_dock_, outlier_dock_);
+    connect(outliers_, &OutlierView::tensorActivated, this, [this](int tensor, std::vector<std::pair<int64_t, int64_t>> marks) {
+        selectTensor(tensor);
+        heatmap_->setMarkers(tensor, std::move(marks));
+    });
+    connect(outliers_, &OutlierView::analysisFailed, this, [this](const QString& m) { log(tr("Outlier analysis: %1").arg(m), true); });
+    connect(outlier_dock_, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+        if (visible && !outlier_dock_->isFloating() && outlier_dock_->height() < 400)
+            resizeDocks({outlier_dock_}, {430}, Qt::Vertical);
+    });
     table_dock_->raise();
 
     // The table spans the whole width below: ten columns of statistics need the room.
@@ -155,6 +170,7 @@ void MainWindow::buildMenus() {
     view_menu_ = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* d : {tree_dock_, table_dock_, info_dock_, log_dock_}) view_menu_->addAction(d->toggleViewAction());
     view_menu_->addAction(runtime_dock_->toggleViewAction());
+    view_menu_->addAction(outlier_dock_->toggleViewAction());
     view_menu_->addAction(tr("Show &Runtime Panel"), QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::showRuntime);
     view_menu_->addSeparator();
     view_menu_->addAction(tr("Zoom &In"), QKeySequence::ZoomIn, heatmap_, &HeatmapWidget::zoomIn);
