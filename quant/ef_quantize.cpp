@@ -184,6 +184,39 @@ Status ef_check_options(const EfQuantOptions& o, int64_t rows, int64_t cols, con
     return {};
 }
 
+void ef_select_outliers(std::span<const float> w, int64_t rows, int64_t cols, int64_t nnz, OutlierSelection selection,
+                        std::span<const float> energy, std::vector<int32_t>& rowptr, std::vector<uint16_t>& ocol) {
+    const int64_t n = rows * cols;
+    rowptr.assign(size_t(rows + 1), 0);
+    ocol.clear();
+    if (nnz <= 0) return;
+    const bool sal = selection == OutlierSelection::Saliency;
+    auto score = [&](int64_t i) {
+        const float v = w[size_t(i)];
+        const float s = sal ? v * v * energy[size_t(i % cols)] : std::fabs(v);
+        return std::isnan(s) ? -1.0f : s;
+    };
+    std::vector<float> sc(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) sc[size_t(i)] = score(i);
+    std::nth_element(sc.begin(), sc.begin() + (n - nnz), sc.end());
+    const float thr = sc[size_t(n - nnz)];
+    int64_t above = 0;
+    for (int64_t i = 0; i < n; ++i) above += score(i) > thr;
+    std::vector<float>().swap(sc);
+    int64_t ties = nnz - above;
+    ocol.reserve(size_t(nnz));
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+            const float s = score(r * cols + c);
+            if (s > thr || (s == thr && ties > 0)) {
+                if (s == thr) --ties;
+                ocol.push_back(uint16_t(c));
+            }
+        }
+        rowptr[size_t(r + 1)] = int32_t(ocol.size());
+    }
+}
+
 Result<EfQuantized> ef_quantize_matrix(const std::string& name, std::span<const float> w, int64_t rows, int64_t cols,
                                        const EfQuantOptions& o, Progress& progress) {
     EF_TRY_STATUS(ef_check_options(o, rows, cols, name));
@@ -197,35 +230,9 @@ Result<EfQuantized> ef_quantize_matrix(const std::string& name, std::span<const 
     // Outliers: the top nnz scores over the whole matrix, in CSR (row-major) order. Ties at the threshold
     // are taken in that order so the choice is deterministic.
     const int64_t nnz = int64_t(std::floor(o.outlier_fraction * double(n)));
-    std::vector<int32_t> rowptr(static_cast<size_t>(rows + 1), 0);
+    std::vector<int32_t> rowptr;
     std::vector<uint16_t> ocol;
-    if (nnz > 0) {
-        const bool sal = o.selection == OutlierSelection::Saliency;
-        auto score = [&](int64_t i) {
-            const float v = w[size_t(i)];
-            const float s = sal ? v * v * o.activation_energy[size_t(i % cols)] : std::fabs(v);
-            return std::isnan(s) ? -1.0f : s;
-        };
-        std::vector<float> sc(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) sc[size_t(i)] = score(i);
-        std::nth_element(sc.begin(), sc.begin() + (n - nnz), sc.end());
-        const float thr = sc[size_t(n - nnz)];
-        int64_t above = 0;
-        for (int64_t i = 0; i < n; ++i) above += score(i) > thr;
-        std::vector<float>().swap(sc);
-        int64_t ties = nnz - above;
-        ocol.reserve(size_t(nnz));
-        for (int64_t r = 0; r < rows; ++r) {
-            for (int64_t c = 0; c < cols; ++c) {
-                const float s = score(r * cols + c);
-                if (s > thr || (s == thr && ties > 0)) {
-                    if (s == thr) --ties;
-                    ocol.push_back(uint16_t(c));
-                }
-            }
-            rowptr[size_t(r + 1)] = int32_t(ocol.size());
-        }
-    }
+    ef_select_outliers(w, rows, cols, nnz, o.selection, o.activation_energy, rowptr, ocol);
     const int64_t kept = int64_t(ocol.size());
 
     const uint64_t row_bytes = uint64_t(cols / o.block) * uint64_t(l.type_size());

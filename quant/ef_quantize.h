@@ -54,6 +54,13 @@ struct EfQuantized {
 // Checks options against a (rows, cols) matrix; the error says what is wrong.
 Status ef_check_options(const EfQuantOptions& o, int64_t rows, int64_t cols, const std::string& name);
 
+// The CSR pattern (row pointers, column indices) of the top nnz weights of W: (rows, cols) by |w|
+// (Magnitude) or w^2 * energy[c] (Saliency; energy: (cols)); NaN weights are never preferred, and ties
+// at the threshold are taken in row-major order, so the choice is deterministic. Shared by RTN and GPTQ
+// so both keep the same outliers for the same W.
+void ef_select_outliers(std::span<const float> w, int64_t rows, int64_t cols, int64_t nnz, OutlierSelection selection,
+                        std::span<const float> energy, std::vector<int32_t>& rowptr, std::vector<uint16_t>& ocol);
+
 // W: (rows, cols) row-major float. Reports progress over rows; cancelled -> error "cancelled".
 Result<EfQuantized> ef_quantize_matrix(const std::string& name, std::span<const float> w, int64_t rows, int64_t cols,
                                        const EfQuantOptions& o, Progress& progress = Progress::none());

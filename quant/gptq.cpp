@@ -104,41 +104,6 @@ struct Codec {
     }
 };
 
-// The top nnz scores of the matrix in CSR order; ties at the threshold in row-major order (the same
-// rule as ef_quantize_matrix, so RTN and GPTQ pick the same outliers for the same W).
-void select_outliers(const std::vector<float>& w, int64_t rows, int64_t cols, double fraction, bool saliency,
-                     const std::vector<float>& energy, std::vector<int32_t>& rowptr, std::vector<uint16_t>& ocol) {
-    const int64_t n = rows * cols;
-    const int64_t nnz = int64_t(std::floor(fraction * double(n)));
-    rowptr.assign(size_t(rows + 1), 0);
-    ocol.clear();
-    if (nnz <= 0) return;
-    auto score = [&](int64_t i) {
-        const float v = w[size_t(i)];
-        const float s = saliency ? v * v * energy[size_t(i % cols)] : std::fabs(v);
-        return std::isnan(s) ? -1.0f : s;
-    };
-    std::vector<float> sc(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) sc[size_t(i)] = score(i);
-    std::nth_element(sc.begin(), sc.begin() + (n - nnz), sc.end());
-    const float thr = sc[size_t(n - nnz)];
-    int64_t above = 0;
-    for (int64_t i = 0; i < n; ++i) above += score(i) > thr;
-    std::vector<float>().swap(sc);
-    int64_t ties = nnz - above;
-    ocol.reserve(size_t(nnz));
-    for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t c = 0; c < cols; ++c) {
-            const float s = score(r * cols + c);
-            if (s > thr || (s == thr && ties > 0)) {
-                if (s == thr) --ties;
-                ocol.push_back(uint16_t(c));
-            }
-        }
-        rowptr[size_t(r + 1)] = int32_t(ocol.size());
-    }
-}
-
 std::vector<std::byte> bytes_of(const void* p, size_t nb) {
     std::vector<std::byte> v(nb);
     if (nb) std::memcpy(v.data(), p, nb);
@@ -261,7 +226,8 @@ Result<EfQuantized> gptq_quantize_matrix(const std::string& name, std::span<cons
 
     std::vector<int32_t> rowptr;
     std::vector<uint16_t> ocol;
-    select_outliers(wk, rows, cols, eo.outlier_fraction, saliency, eo.activation_energy, rowptr, ocol);
+    ef_select_outliers(wk, rows, cols, int64_t(std::floor(eo.outlier_fraction * double(rows * cols))), eo.selection,
+                       eo.activation_energy, rowptr, ocol);
     const int64_t kept = int64_t(ocol.size());
 
     // Processing order: perm[p] = original column at position p.
