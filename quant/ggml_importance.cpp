@@ -18,25 +18,17 @@
 #include <string>
 
 #include "quant/ggml_blocks.h"
+#include "quant/ggml_pack.h"
 #include "quant/half.h"
 
 namespace ef::ggml {
 namespace {
 
-constexpr float kGroupMaxEps = 1e-15f;  // below this a group counts as all zero
+using namespace pack;
 
 // The asymmetric fits of every weighted path scan the same grid of level ranges.
 constexpr float kRangeMin = -0.9f, kRangeStep = 0.05f;
 constexpr int kRangeSteps = 36;
-
-// Round to nearest, ties to even (|x| < 2^22): 1.5 * 2^23 puts the integer in the low mantissa
-// bits. Same bit trick as ggml, so out-of-range values give the same (garbage) level as well.
-int nearest_int(float x) {
-    const float shifted = x + 12582912.0f;
-    int32_t bits;
-    std::memcpy(&bits, &shifted, sizeof bits);
-    return (bits & 0x007fffff) - 0x00400000;
-}
 
 // Symmetric fit of n values to levels -nmax .. nmax - 1 (stored biased, L = level + nmax) under
 // weights w: starts at the scale mapping the signed extreme to -nmax, tries 18 nearby scales and
@@ -225,25 +217,6 @@ float sum(const float* w, int n) {
     return s;
 }
 
-// 32 five-bit levels: low nibbles of j and j + 16 share qs[j]; bit 4 of level j is bit j of qh
-// (a little-endian 32-bit mask).
-void pack_5bit(const uint8_t* L, uint8_t* qs, uint8_t* qh) {
-    uint32_t high = 0;
-    for (int j = 0; j < 16; ++j) {
-        qs[j] = uint8_t((L[j] & 0x0F) | (L[j + 16] & 0x0F) << 4);
-        high |= uint32_t((L[j] >> 4) & 1) << j;
-        high |= uint32_t((L[j + 16] >> 4) & 1) << (j + 16);
-    }
-    for (int b = 0; b < 4; ++b) qh[b] = uint8_t(high >> (8 * b));
-}
-
-// 2-bit fields of q2_K/q3_K: in each 128-weight half, byte l holds weights l, l+32, l+64, l+96.
-void pack_2bit(const uint8_t* L, uint8_t* qs) {
-    for (int j = 0; j < QK_K; j += 128)
-        for (int l = 0; l < 32; ++l)
-            qs[j / 4 + l] = uint8_t(L[j + l] | L[j + l + 32] << 2 | L[j + l + 64] << 4 | L[j + l + 96] << 6);
-}
-
 // ---- legacy 32-weight blocks; sigma2 is the mean square of the whole row
 
 void row_q4_0(const float* x, block_q4_0* y, int64_t n, const float* q) {
@@ -386,26 +359,13 @@ void scale_min_k_weighted(const float* x, Block& y, const float* q, int nmax, bo
     for (int j = 0; j < QK_K / 32; ++j) {
         const uint8_t ls = clamp_levels ? std::min<uint8_t>(63, Ls[j]) : Ls[j];
         const uint8_t lm = clamp_levels ? std::min<uint8_t>(63, Lm[j]) : Lm[j];
-        if (j < 4) {
-            y.scales[j] = ls;
-            y.scales[j + 4] = lm;
-        } else {
-            y.scales[j + 4] = uint8_t((ls & 0xF) | (lm & 0xF) << 4);
-            y.scales[j - 4] |= uint8_t((ls >> 4) << 6);
-            y.scales[j] |= uint8_t((lm >> 4) << 6);
-        }
+        set_scale_min_k4(j, y.scales, ls, lm);
     }
     y.d = f32_to_f16(d_block);
     y.dmin = f32_to_f16(m_block);
     for (int j = 0; j < QK_K / 32; ++j) {
-        int sc, m;
-        if (j < 4) {
-            sc = y.scales[j] & 63;
-            m = y.scales[j + 4] & 63;
-        } else {
-            sc = (y.scales[j + 4] & 0xF) | (y.scales[j - 4] >> 6) << 4;
-            m = (y.scales[j + 4] >> 4) | (y.scales[j] >> 6) << 4;
-        }
+        uint8_t sc, m;
+        get_scale_min_k4(j, y.scales, &sc, &m);
         const float d = f16_to_f32(y.d) * sc;
         if (d == 0.0f) continue;
         const float dm = f16_to_f32(y.dmin) * m;
@@ -438,35 +398,8 @@ void block_q5_K_weighted(const float* x, block_q5_K& y, const float* q) {
 void block_q6_K_weighted(const float* x, block_q6_K& y, const float* q) {
     int8_t L[QK_K];
     float scales[QK_K / 16];
-    float max_scale = 0, max_abs_scale = 0;
-    for (int j = 0; j < QK_K / 16; ++j) {
-        scales[j] = fit_symmetric(16, 32, x + 16 * j, q + 16 * j, L + 16 * j);
-        if (std::fabs(scales[j]) > max_abs_scale) { max_abs_scale = std::fabs(scales[j]); max_scale = scales[j]; }
-    }
-    if (max_abs_scale < kGroupMaxEps) {
-        std::memset(&y, 0, sizeof y);
-        return;
-    }
-    const float iscale = -128.f / max_scale;
-    y.d = f32_to_f16(1 / iscale);
-    for (int j = 0; j < QK_K / 16; ++j) y.scales[j] = int8_t(std::min(127, nearest_int(iscale * scales[j])));
-    for (int j = 0; j < QK_K / 16; ++j) {
-        const float d = f16_to_f32(y.d) * y.scales[j];
-        if (d == 0.0f) continue;
-        for (int i = 0; i < 16; ++i) L[16 * j + i] = int8_t(std::clamp(nearest_int(x[16 * j + i] / d), -32, 31) + 32);
-    }
-    // Per 128-weight half: ql byte l holds weights l (low) and l+64 (high), byte l+32 holds l+32
-    // and l+96; qh byte l holds the top 2 bits of l, l+32, l+64, l+96.
-    for (int h = 0; h < 2; ++h) {
-        const int8_t* Lh = L + 128 * h;
-        uint8_t* ql = y.ql + 64 * h;
-        uint8_t* qh = y.qh + 32 * h;
-        for (int l = 0; l < 32; ++l) {
-            ql[l] = uint8_t((Lh[l] & 0xF) | (Lh[l + 64] & 0xF) << 4);
-            ql[l + 32] = uint8_t((Lh[l + 32] & 0xF) | (Lh[l + 96] & 0xF) << 4);
-            qh[l] = uint8_t((Lh[l] >> 4) | (Lh[l + 32] >> 4) << 2 | (Lh[l + 64] >> 4) << 4 | (Lh[l + 96] >> 4) << 6);
-        }
-    }
+    for (int j = 0; j < QK_K / 16; ++j) scales[j] = fit_symmetric(16, 32, x + 16 * j, q + 16 * j, L + 16 * j);
+    encode_q6_K(x, scales, L, y);
 }
 
 // Applies a super-block quantizer to every super-block of a row (q: the row's importance).

@@ -11,21 +11,13 @@
 #include <cstring>
 
 #include "quant/ggml_blocks.h"
+#include "quant/ggml_pack.h"
 #include "quant/half.h"
 
 namespace ef::ggml {
 namespace {
 
-constexpr float kGroupMaxEps = 1e-15f;  // below this a sub-block counts as all zero
-
-// Round to nearest, ties to even, for |x| < 2^22: adding 1.5 * 2^23 puts the integer in the low
-// mantissa bits. Cheaper than lrintf and, crucially, the exact rounding ggml uses.
-int nearest_int(float x) {
-    const float shifted = x + 12582912.0f;
-    int32_t bits;
-    std::memcpy(&bits, &shifted, sizeof bits);
-    return (bits & 0x007fffff) - 0x00400000;
-}
+using namespace pack;
 
 // Symmetric quantization of n values to [-nmax, nmax - 1] (stored as L + nmax), weighting each
 // element by x^2; tries 19 scales around -nmax / max and keeps the best least-squares fit.
@@ -178,30 +170,6 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     return scale;
 }
 
-// Q4_K/Q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes: bytes 0-3 hold scales
-// 0-3, bytes 4-7 mins 0-3 (low 6 bits each); bytes 8-11 hold the low nibbles of scale/min 4-7,
-// whose top 2 bits go into the spare top bits of bytes 0-3 (scales) and 4-7 (mins).
-void get_scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
-    if (j < 4) {
-        *scale = q[j] & 63;
-        *min = q[j + 4] & 63;
-    } else {
-        *scale = uint8_t((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-        *min = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
-void set_scale_min_k4(int j, uint8_t* q, uint8_t scale, uint8_t min) {
-    if (j < 4) {
-        q[j] = scale;
-        q[j + 4] = min;
-    } else {
-        q[j + 4] = uint8_t((scale & 0x0F) | ((min & 0x0F) << 4));
-        q[j - 4] |= uint8_t((scale >> 4) << 6);
-        q[j] |= uint8_t((min >> 4) << 6);
-    }
-}
-
 // Q3_K's sixteen 6-bit scales (biased by 32): low nibbles in bytes 0-7 (scales 0-7 low half,
 // 8-15 high half), top 2 bits in bytes 8-11, scale j at bits 2 * (j / 4) of byte 8 + j % 4.
 int q3k_scale(const uint8_t* scales, int j) {
@@ -210,12 +178,6 @@ int q3k_scale(const uint8_t* scales, int j) {
     return (low | high << 4) - 32;
 }
 
-// 2-bit fields of Q2_K/Q3_K: in each 128-weight half, byte l holds weights l, l+32, l+64, l+96.
-void pack_2bit(const uint8_t* L, uint8_t* qs) {
-    for (int j = 0; j < QK_K; j += 128)
-        for (int l = 0; l < 32; ++l)
-            qs[j / 4 + l] = uint8_t(L[j + l] | L[j + l + 32] << 2 | L[j + l + 64] << 4 | L[j + l + 96] << 6);
-}
 int unpack_2bit(const uint8_t* qs, int e) { return (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
 
 // 4-bit fields of Q4_K/Q5_K: in each 64-weight chunk, byte l holds weight l (low) and l+32 (high).
@@ -456,35 +418,8 @@ void quantize_q6_K(const float* src, void* dst, int64_t n) {
         block_q6_K& y = blocks[b];
         int8_t L[QK_K];
         float scales[QK_K / 16];
-        float max_scale = 0, max_abs_scale = 0;
-        for (int j = 0; j < QK_K / 16; ++j) {
-            scales[j] = make_qx_quants(16, 32, x + 16 * j, L + 16 * j);
-            if (std::fabs(scales[j]) > max_abs_scale) { max_abs_scale = std::fabs(scales[j]); max_scale = scales[j]; }
-        }
-        if (max_abs_scale < kGroupMaxEps) {
-            std::memset(&y, 0, sizeof y);
-            continue;
-        }
-        const float iscale = -128.f / max_scale;
-        y.d = f32_to_f16(1 / iscale);
-        for (int j = 0; j < QK_K / 16; ++j) y.scales[j] = int8_t(std::min(127, nearest_int(iscale * scales[j])));
-        for (int j = 0; j < QK_K / 16; ++j) {
-            const float d = f16_to_f32(y.d) * y.scales[j];
-            if (d == 0.0f) continue;
-            for (int i = 0; i < 16; ++i) L[16 * j + i] = int8_t(std::clamp(nearest_int(x[16 * j + i] / d), -32, 31) + 32);
-        }
-        // Per 128-weight half: ql byte l holds weights l (low) and l+64 (high), byte l+32 holds
-        // l+32 and l+96; qh byte l holds the top 2 bits of l, l+32, l+64, l+96.
-        for (int h = 0; h < 2; ++h) {
-            const int8_t* Lh = L + 128 * h;
-            uint8_t* ql = y.ql + 64 * h;
-            uint8_t* qh = y.qh + 32 * h;
-            for (int l = 0; l < 32; ++l) {
-                ql[l] = uint8_t((Lh[l] & 0xF) | (Lh[l + 64] & 0xF) << 4);
-                ql[l + 32] = uint8_t((Lh[l + 32] & 0xF) | (Lh[l + 96] & 0xF) << 4);
-                qh[l] = uint8_t((Lh[l] >> 4) | (Lh[l + 32] >> 4) << 2 | (Lh[l + 64] >> 4) << 4 | (Lh[l + 96] >> 4) << 6);
-            }
-        }
+        for (int j = 0; j < QK_K / 16; ++j) scales[j] = make_qx_quants(16, 32, x + 16 * j, L + 16 * j);
+        encode_q6_K(x, scales, L, y);
     }
 }
 

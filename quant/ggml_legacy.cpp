@@ -12,10 +12,13 @@
 #include <cstring>
 
 #include "quant/ggml_blocks.h"
+#include "quant/ggml_pack.h"
 #include "quant/half.h"
 
 namespace ef::ggml {
 namespace {
+
+using pack::pack_5bit;
 
 // float -> int truncation with x86's cvttss2si result (INT32_MIN) for NaN and out-of-range
 // values instead of undefined behaviour, so non-finite weights still give ggml's bytes.
@@ -48,19 +51,6 @@ void min_max(const float* x, int n, float* min, float* max) {
     }
 }
 
-// Packs 32 five-bit quants: low nibbles of q[j] and q[j + 16] share byte j, the fifth bits go to
-// qh as a little-endian 32-bit mask (bit j for element j).
-void pack_5bit(const uint8_t* q, uint8_t* qs, uint8_t* qh) {
-    uint32_t high = 0;
-    for (int j = 0; j < 16; ++j) {
-        qs[j] = uint8_t((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
-        high |= uint32_t((q[j] >> 4) & 1) << j;
-        high |= uint32_t((q[j + 16] >> 4) & 1) << (j + 16);
-    }
-    for (int b = 0; b < 4; ++b) qh[b] = uint8_t(high >> (8 * b));
-}
-
-// The 5-bit quant of element j (0..31) of a q5 block.
 int unpack_5bit(const uint8_t* qs, const uint8_t* qh, int j) {
     const uint32_t high = uint32_t(qh[0]) | uint32_t(qh[1]) << 8 | uint32_t(qh[2]) << 16 | uint32_t(qh[3]) << 24;
     const int low = j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4);
