@@ -46,6 +46,15 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
     return f;
 }
 
+void MappedFile::release(std::span<const std::byte> range) const {
+    // Only whole pages inside the range (a neighbour tensor may share the edge pages).
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = uintptr_t(range.data()), hi = lo + range.size();
+    if (!data_ || lo < uintptr_t(data_) || hi > uintptr_t(data_) + size_) return;
+    const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
     if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
 }

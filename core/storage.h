@@ -17,6 +17,10 @@ class Storage {
 public:
     virtual ~Storage() = default;
     virtual std::span<const std::byte> bytes() const = 0;
+    // A hint that `range` (inside bytes()) will not be read again soon: a mapped file drops those
+    // pages from this process (they are read back from the page cache if touched again), so a job
+    // that streams through a large checkpoint keeps its resident memory to what it is working on.
+    virtual void release(std::span<const std::byte> /*range*/) const {}
 };
 
 class MappedFile final : public Storage {
@@ -27,6 +31,7 @@ public:
     MappedFile& operator=(const MappedFile&) = delete;
 
     std::span<const std::byte> bytes() const override { return {data_, size_}; }
+    void release(std::span<const std::byte> range) const override;
     const std::string& path() const { return path_; }
 
 private:

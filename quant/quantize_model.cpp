@@ -158,8 +158,8 @@ Result<Tensor> quantize_ggml(const std::string& name, std::span<const float> w, 
 
 }  // namespace
 
-Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const ActivationStats* stats,
-                             ModelQuantReport* report, Progress& progress) {
+Status quantize_model_each(const Model& m, const ModelQuantOptions& o, const ActivationStats* stats, const QuantSink& sink,
+                           ModelQuantReport* report, Progress& progress) {
     const bool ggml_target = !o.ef_format;
     if (ggml_target && !ggml::supports_quantize_rows(o.ggml_type))
         return make_error("cannot quantize to " + std::string(dtype_name(o.ggml_type)) +
@@ -243,14 +243,6 @@ Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const A
         plans.push_back(p);
     }
 
-    Model out;
-    out.architecture = m.architecture;
-    out.config = m.config;
-    out.layers = m.layers;
-    out.metadata = m.metadata;
-    out.vocab = m.vocab;
-    out.source_path = m.source_path;
-    out.source_format = m.source_format;
     ModelQuantReport rep;
     const int threads = thread_count(o.threads);
     int64_t work_done = 0;
@@ -264,12 +256,12 @@ Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const A
         row.source_dtype = std::string(dtype_name(t.dtype));
         if (progress.cancelled()) return make_error("cancelled");
         if (!p.quantize) {
-            out.add(t);
+            EF_TRY_STATUS(sink(Tensor(t)));
             uint64_t bytes = t.nbytes();
             auto c = ef_find_companions(m, t.name);  // a kept EF weight keeps its outliers
             for (const Tensor* ct : {c.rowptr, c.cols, c.vals, c.scale})
                 if (ct) {
-                    out.add(*ct);
+                    EF_TRY_STATUS(sink(Tensor(*ct)));
                     bytes += ct->nbytes();
                 }
             row.dtype = row.source_dtype;
@@ -278,6 +270,7 @@ Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const A
             row.bytes = bytes;
             row.effective_bits = 8.0 * double(bytes) / double(std::max<int64_t>(1, t.numel()));
             rep.tensors.push_back(row);
+            if (t.owner) t.owner->release(t.data);
             continue;
         }
         const int64_t R = t.rows(), C = t.row_length();
@@ -325,11 +318,9 @@ Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const A
             row.nnz = q->stats.nnz;
             row.bytes = q->blocks.nbytes();
             q->blocks.shape = t.shape;
-            out.add(std::move(q->blocks));
-            for (auto& c : q->companions) {
-                row.bytes += c.nbytes();
-                out.add(std::move(c));
-            }
+            for (auto& c : q->companions) row.bytes += c.nbytes();
+            EF_TRY_STATUS(sink(std::move(q->blocks)));
+            for (auto& c : q->companions) EF_TRY_STATUS(sink(std::move(c)));
         } else {
             Result<Tensor> q = make_error("unreachable");
             if (p.dtype == DType::F16) {
@@ -343,7 +334,7 @@ Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const A
             if (!back) return back.error();
             row.rmse = rmse_of(*w, *back);
             row.bytes = q->nbytes();
-            out.add(std::move(*q));
+            EF_TRY_STATUS(sink(std::move(*q)));
         }
         row.effective_bits = 8.0 * double(row.bytes) / double(t.numel());
         rep.quantized_params += t.numel();
@@ -352,6 +343,7 @@ Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const A
         rep.fallbacks += int(p.fallback);
         work_done += t.numel();
         rep.tensors.push_back(row);
+        if (t.owner) t.owner->release(t.data);  // streaming through a mapped checkpoint: drop what is done
     }
     for (const auto& r : rep.tensors) {
         rep.params += r.rows * r.cols;
@@ -364,6 +356,24 @@ Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const A
     }
     progress.report(1.0, "quantized");
     if (report) *report = std::move(rep);
+    return {};
+}
+
+Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const ActivationStats* stats,
+                             ModelQuantReport* report, Progress& progress) {
+    Model out;
+    out.architecture = m.architecture;
+    out.config = m.config;
+    out.layers = m.layers;
+    out.metadata = m.metadata;
+    out.vocab = m.vocab;
+    out.source_path = m.source_path;
+    out.source_format = m.source_format;
+    auto keep = [&](Tensor&& t) -> Status {
+        out.add(std::move(t));
+        return {};
+    };
+    EF_TRY_STATUS(quantize_model_each(m, o, stats, keep, report, progress));
     return out;
 }
 

@@ -16,6 +16,7 @@
 //  With allow_fallback = false a row length the block does not divide is an error naming the tensor.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -102,6 +103,13 @@ double dtype_code_bits(DType t);
 // Checks every option and tensor before quantizing anything. Progress over weights; cancel -> "cancelled".
 Result<Model> quantize_model(const Model& m, const ModelQuantOptions& o, const ActivationStats* stats,
                              ModelQuantReport* report = nullptr, Progress& progress = Progress::none());
+
+// The same, handing each output tensor to `sink` as soon as it is made (model order; an EF weight's
+// outlier companions right after it) instead of collecting a Model, so a caller that writes them out
+// (gguf::StreamWriter) holds one tensor at a time. A sink error stops the job and is returned.
+using QuantSink = std::function<Status(Tensor&&)>;
+Status quantize_model_each(const Model& m, const ModelQuantOptions& o, const ActivationStats* stats, const QuantSink& sink,
+                           ModelQuantReport* report = nullptr, Progress& progress = Progress::none());
 
 // The report as a Markdown table plus totals.
 std::string quant_report_markdown(const ModelQuantReport& r);

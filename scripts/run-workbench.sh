@@ -13,3 +13,7 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
 fi
 echo "run-workbench: no display; running the workbench's job headless through the CLI"
 "$BIN/edgefusion" inspect "${1:-$MODEL}" --stats
+if [ -z "${1:-}" ]; then  # the bundled demo: its routing and a short generation
+  "$BIN/edgefusion" analyze-router --checkpoint "$MODEL"
+  "$BIN/edgefusion" infer --checkpoint "$MODEL" --prompt "ROMEO:" -n 48 --temp 0.8 --seed 1 --profile
+fi

@@ -8,9 +8,10 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev libgl-dev
   libeigen3-dev libhdf5-dev hdf5-tools python3-h5py python3-numpy
-  libzstd-dev libssh-dev nlohmann-json3-dev libyaml-cpp-dev
+  libzstd-dev libssh-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   xvfb xauth time nodejs npm
   g++-aarch64-linux-gnu qemu-user file  # the board build (static aarch64) and its tests under qemu
+  openssh-server  # tests/board: the SSH board fixture starts /usr/sbin/sshd on 127.0.0.1
 )
 
 missing=()

@@ -23,6 +23,11 @@
 #include "views/format_util.h"
 #include "views/heatmap_widget.h"
 #include "views/outlier_view.h"
+#include "views/router_view.h"
+#include "views/lambda_panel.h"
+#include "views/alloc_view.h"
+#include "views/compare_view.h"
+#include "views/quantize_dialog.h"
 #include "views/model_info_view.h"
 #include "views/model_loader.h"
 #include "views/model_tree_model.h"
@@ -174,6 +179,11 @@ void MainWindow::onLoaded(const QString& path, const std::shared_ptr<const Model
     info_->setModel(model_);
     runtime_->setModel(model_);
     outliers_->setModel(model_);
+    router_->setModel(model_);
+    lambda_->setModel(model_, current_file_);
+    alloc_->setModel(model_);
+    compare_->setModel(model_, QFileInfo(path).fileName());
+    if (quantize_dialog_) quantize_dialog_->setModel(model_, QFileInfo(path).fileName());
     tree_view_->expandToDepth(0);
     setWindowTitle(tr("%1 — EdgeFusion Workbench").arg(QFileInfo(path).fileName()));
     setWindowFilePath(current_file_);

@@ -27,6 +27,12 @@ class ModelInfoView;
 class ModelLoader;
 class ModelTreeModel;
 class OutlierView;
+class AllocView;
+class CompareView;
+class QuantizeDialog;
+class RouterView;
+class TrainingPanel;
+class LambdaPanel;
 class RuntimePanel;
 class TensorTableModel;
 
@@ -70,6 +76,20 @@ public:
     QDockWidget* runtimeDock() const { return runtime_dock_; }
     OutlierView* outlierView() const { return outliers_; }
     QDockWidget* outlierDock() const { return outlier_dock_; }
+    AllocView* allocView() const { return alloc_; }
+    QDockWidget* allocDock() const { return alloc_dock_; }
+    CompareView* compareView() const { return compare_; }
+    QDockWidget* compareDock() const { return compare_dock_; }
+    RouterView* routerView() const { return router_; }
+    QDockWidget* routerDock() const { return router_dock_; }
+    TrainingPanel* trainingPanel() const { return training_; }
+    QDockWidget* trainingDock() const { return training_dock_; }
+    LambdaPanel* lambdaPanel() const { return lambda_; }
+    QDockWidget* lambdaDock() const { return lambda_dock_; }
+    // Model ▸ Quantize & Export…: the dialog for the loaded model (made on first use; the
+    // allocation editor's quantized model, if any, is offered as a pre-built source).
+    QuantizeDialog* openQuantizeDialog();
+    QuantizeDialog* quantizeDialog() const { return quantize_dialog_; }
     // Raises the Runtime dock and gives it room (View ▸ Runtime).
     void showRuntime();
 
@@ -127,6 +147,17 @@ private:
     QDockWidget* runtime_dock_ = nullptr;
     OutlierView* outliers_ = nullptr;
     QDockWidget* outlier_dock_ = nullptr;
+    AllocView* alloc_ = nullptr;
+    QDockWidget* alloc_dock_ = nullptr;
+    CompareView* compare_ = nullptr;
+    QDockWidget* compare_dock_ = nullptr;
+    RouterView* router_ = nullptr;
+    QDockWidget* router_dock_ = nullptr;
+    TrainingPanel* training_ = nullptr;
+    QDockWidget* training_dock_ = nullptr;
+    LambdaPanel* lambda_ = nullptr;
+    QDockWidget* lambda_dock_ = nullptr;
+    QuantizeDialog* quantize_dialog_ = nullptr;
 };
 
 }  // namespace ef::views

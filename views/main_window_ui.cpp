@@ -20,9 +20,15 @@
 
 #include "views/heatmap_widget.h"
 #include "views/outlier_view.h"
+#include "views/alloc_view.h"
+#include "views/compare_view.h"
+#include "views/quantize_dialog.h"
 #include "views/main_window.h"
 #include "views/model_info_view.h"
 #include "views/model_tree_model.h"
+#include "views/router_view.h"
+#include "views/lambda_panel.h"
+#include "views/training_panel.h"
 #include "views/runtime_panel.h"
 #include "views/tensor_table_model.h"
 
@@ -145,6 +151,57 @@ void MainWindow::buildDocks() {
         if (visible && !outlier_dock_->isFloating() && outlier_dock_->height() < 400)
             resizeDocks({outlier_dock_}, {430}, Qt::Vertical);
     });
+    // Bit allocation (issue 4): measure sensitivities, then the budget slider and pins re-solve live.
+    alloc_ = new AllocView;
+    alloc_dock_ = make_dock(this, tr("Allocation"), "allocDock", alloc_);
+    addDockWidget(Qt::BottomDockWidgetArea, alloc_dock_);
+    tabifyDockWidget(outlier_dock_, alloc_dock_);
+    connect(alloc_, &AllocView::message, this, [this](const QString& text, bool error) { log(text, error); });
+    connect(alloc_, &AllocView::exportRequested, this, [this] { openQuantizeDialog(); });
+    connect(alloc_dock_, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+        if (visible && !alloc_dock_->isFloating() && alloc_dock_->height() < 460)
+            resizeDocks({alloc_dock_}, {480}, Qt::Vertical);
+    });
+    // Compare (issue 4, the paper's table): variants side by side, table + size-vs-KL / size-vs-speed charts.
+    compare_ = new CompareView;
+    compare_dock_ = make_dock(this, tr("Compare"), "compareDock", compare_);
+    addDockWidget(Qt::BottomDockWidgetArea, compare_dock_);
+    tabifyDockWidget(alloc_dock_, compare_dock_);
+    connect(compare_, &CompareView::compareFailed, this, [this](const QString& m) { log(tr("Compare: %1").arg(m), true); });
+    connect(compare_dock_, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+        if (visible && !compare_dock_->isFloating() && compare_dock_->height() < 460)
+            resizeDocks({compare_dock_}, {480}, Qt::Vertical);
+    });
+    // Router (issue 5): per-layer gates of an edgefusion model, ssm_frac, entropy, GFLOPs vs the dense twin.
+    router_ = new RouterView;
+    router_dock_ = make_dock(this, tr("Router"), "routerDock", router_);
+    addDockWidget(Qt::BottomDockWidgetArea, router_dock_);
+    tabifyDockWidget(compare_dock_, router_dock_);
+    connect(router_dock_, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+        if (visible && !router_dock_->isFloating() && router_dock_->height() < 360)
+            resizeDocks({router_dock_}, {400}, Qt::Vertical);
+    });
+    // Training (issue 5): `edgefusion train` with live charts; each logged step's gates go to the router view.
+    training_ = new TrainingPanel;
+    training_dock_ = make_dock(this, tr("Training"), "trainingDock", training_);
+    addDockWidget(Qt::BottomDockWidgetArea, training_dock_);
+    tabifyDockWidget(router_dock_, training_dock_);
+    connect(training_, &TrainingPanel::gatesUpdated, router_, &RouterView::setGates);
+    connect(training_, &TrainingPanel::message, this, [this](const QString& text, bool error) { log(text, error); });
+    connect(training_, &TrainingPanel::openModelRequested, this, [this](const QString& p) { openFile(p); });
+    // Lambda (issue 5): re-train the loaded model's gates at the slider's lambda; the result goes to the router view.
+    lambda_ = new LambdaPanel;
+    lambda_dock_ = make_dock(this, tr("Lambda"), "lambdaDock", lambda_);
+    addDockWidget(Qt::BottomDockWidgetArea, lambda_dock_);
+    tabifyDockWidget(training_dock_, lambda_dock_);
+    connect(lambda_, &LambdaPanel::analysisReady, router_, &RouterView::setAnalysis);
+    connect(lambda_, &LambdaPanel::gatesUpdated, router_, &RouterView::setGates);
+    connect(lambda_, &LambdaPanel::message, this, [this](const QString& text, bool error) { log(text, error); });
+    connect(lambda_, &LambdaPanel::openModelRequested, this, [this](const QString& p) { openFile(p); });
+    for (QDockWidget* d : {training_dock_, lambda_dock_})
+        connect(d, &QDockWidget::visibilityChanged, this, [this, d](bool visible) {
+            if (visible && !d->isFloating() && d->height() < 420) resizeDocks({d}, {460}, Qt::Vertical);
+        });
     table_dock_->raise();
 
     // The table spans the whole width below: ten columns of statistics need the room.
@@ -171,11 +228,19 @@ void MainWindow::buildMenus() {
     for (QDockWidget* d : {tree_dock_, table_dock_, info_dock_, log_dock_}) view_menu_->addAction(d->toggleViewAction());
     view_menu_->addAction(runtime_dock_->toggleViewAction());
     view_menu_->addAction(outlier_dock_->toggleViewAction());
+    view_menu_->addAction(alloc_dock_->toggleViewAction());
+    view_menu_->addAction(compare_dock_->toggleViewAction());
+    view_menu_->addAction(router_dock_->toggleViewAction());
+    view_menu_->addAction(training_dock_->toggleViewAction());
+    view_menu_->addAction(lambda_dock_->toggleViewAction());
     view_menu_->addAction(tr("Show &Runtime Panel"), QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::showRuntime);
     view_menu_->addSeparator();
     view_menu_->addAction(tr("Zoom &In"), QKeySequence::ZoomIn, heatmap_, &HeatmapWidget::zoomIn);
     view_menu_->addAction(tr("Zoom &Out"), QKeySequence::ZoomOut, heatmap_, &HeatmapWidget::zoomOut);
     view_menu_->addAction(tr("&Fit Heatmap"), QKeySequence(Qt::CTRL | Qt::Key_0), heatmap_, &HeatmapWidget::zoomToFit);
+
+    QMenu* model_menu = menuBar()->addMenu(tr("&Model"));
+    model_menu->addAction(tr("&Quantize && Export…"), QKeySequence(Qt::CTRL | Qt::Key_E), this, [this] { openQuantizeDialog(); });
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About EdgeFusion Workbench"), this, &MainWindow::showAbout);
@@ -196,6 +261,26 @@ void MainWindow::buildStatusBar() {
     statusBar()->addPermanentWidget(load_progress_);
     statusBar()->addPermanentWidget(cancel_button_);
     setLoadingUi(false);
+}
+
+QuantizeDialog* MainWindow::openQuantizeDialog() {
+    if (!model_) {
+        showError(tr("Quantize & Export"), tr("Load a model first."), {});
+        return nullptr;
+    }
+    if (!quantize_dialog_) {
+        quantize_dialog_ = new QuantizeDialog(this);
+        connect(quantize_dialog_, &QuantizeDialog::finished, this, [this](const QString& path) { log(tr("Exported %1").arg(path)); });
+        connect(quantize_dialog_, &QuantizeDialog::failed, this, [this](const QString& m) { log(tr("Quantize & Export: %1").arg(m), true); });
+    }
+    if (quantize_dialog_->model() != model_) quantize_dialog_->setModel(model_, QFileInfo(current_file_).fileName());
+    // The allocation editor's model, exported as it is unless the user unticks it.
+    if (auto q = alloc_ ? alloc_->quantizedModel() : nullptr; q && q != quantize_dialog_->sourceModel())
+        quantize_dialog_->setSourceModel(q, tr("allocation"));
+    quantize_dialog_->show();
+    quantize_dialog_->raise();
+    quantize_dialog_->activateWindow();
+    return quantize_dialog_;
 }
 
 void MainWindow::showRuntime() {

@@ -28,6 +28,7 @@ OutlierView::OutlierView(QWidget* parent) : QWidget(parent) {
     qRegisterMetaType<ef::OutlierAnalysisPtr>();
     qRegisterMetaType<std::vector<std::pair<int64_t, int64_t>>>();
     pool_.setMaxThreadCount(1);
+    marks_pool_.setMaxThreadCount(1);
     overview_ = new OutlierOverviewModel(this);
     layers_ = new OutlierLayerModel(this);
     layer_proxy_ = new QSortFilterProxyModel(this);
@@ -123,6 +124,9 @@ OutlierView::OutlierView(QWidget* parent) : QWidget(parent) {
         readout_->setText(r < 0 ? QString() : describeCell(r, c));
     });
     connect(this, &OutlierView::computed, this, &OutlierView::onComputed, Qt::QueuedConnection);
+    connect(this, &OutlierView::marksFound, this, [this](quint64 click, int tensor, std::vector<std::pair<int64_t, int64_t>> marks) {
+        if (click == click_) emit tensorActivated(tensor, std::move(marks));
+    }, Qt::QueuedConnection);
     connect(this, &OutlierView::progressed, this, [this](quint64 job, double f) {
         if (job == job_) bar_->setValue(int(f * 1000));
     }, Qt::QueuedConnection);
@@ -130,7 +134,9 @@ OutlierView::OutlierView(QWidget* parent) : QWidget(parent) {
 
 OutlierView::~OutlierView() {
     if (progress_) progress_->cancel();
-    pool_.waitForDone();  // the worker emits on `this`
+    ++click_;
+    pool_.waitForDone();  // the workers emit on `this`
+    marks_pool_.waitForDone();
 }
 
 void OutlierView::setModel(std::shared_ptr<const Model> model) {
@@ -297,7 +303,12 @@ void OutlierView::activateRow(int row) {
     if (!t || !model_ || !analysis_) return;
     for (size_t i = 0; i < model_->tensors.size(); ++i)
         if (model_->tensors[i].name == t->name) {
-            emit tensorActivated(int(i), outlierPositions(model_->tensors[i], *analysis_));
+            // A scan of the whole tensor: on a worker, so a large tensor does not stall the UI.
+            const quint64 click = ++click_;
+            (void)QtConcurrent::run(&marks_pool_, [this, click, i, model = model_, analysis = analysis_] {
+                if (click != click_) return;  // superseded before it started
+                emit marksFound(click, int(i), outlierPositions(model->tensors[i], *analysis));
+            });
             return;
         }
 }

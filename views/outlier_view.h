@@ -7,6 +7,7 @@
 #include <QFuture>
 #include <QThreadPool>
 #include <QWidget>
+#include <atomic>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -57,7 +58,8 @@ public:
     HeatmapCanvas* canvas() const { return canvas_; }
     // Overview read-out for a cell: "blk.0.attn_q.weight · cols 0–31 · mean max|w|/rms 4.12".
     QString describeCell(int row, int col) const;
-    // Acts as a click on overview row `row`.
+    // Acts as a click on overview row `row`: the tensor's kept outliers are found on a worker thread,
+    // then tensorActivated is emitted (a later click supersedes an earlier one still scanning).
     void activateRow(int row);
 
     // Positions (row, col) of `t` (the tensor viewed as a matrix) whose magnitude reaches the
@@ -75,6 +77,7 @@ signals:
     // Worker -> UI (queued).
     void computed(quint64 job, ef::OutlierAnalysisPtr result, QString error);
     void progressed(quint64 job, double fraction);
+    void marksFound(quint64 click, int tensor_index, std::vector<std::pair<int64_t, int64_t>> outliers);
 
 protected:
     bool eventFilter(QObject* o, QEvent* e) override;
@@ -107,6 +110,8 @@ private:
     ColorBar* colorbar_;
     QTableView* layer_table_;
     QThreadPool pool_;
+    QThreadPool marks_pool_;  // the scan for a clicked tensor's kept outliers (never behind an analysis)
+    std::atomic<quint64> click_{0};  // the latest click (read by the worker); older scans are dropped
 };
 
 }  // namespace ef::views

@@ -2,12 +2,17 @@
 // A thin shell over runtime/eval (the workbench's evaluation panel calls the same functions).
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "core/formats/format.h"
+#include "core/train/checkpoint_path.h"
+#include "core/train/train_config.h"
+#include "core/train/train_data.h"
 #include "runtime/eval/perplexity.h"
 #include "runtime/calib/calibration.h"
 #include "runtime/eval/tasks.h"
@@ -38,7 +43,8 @@ int run_evaluate(const std::vector<std::string>& argv, Progress& progress) {
     const char* cmd = "evaluate";
     const std::vector<OptionSpec> specs = {
         {"--model", "-m", true, "model file (any format edgefusion reads)"},
-        {"--checkpoint", "", true, "same as --model"},
+        {"--checkpoint", "", true, "same as --model; also a folder (DIR/checkpoint_final). A training checkpoint with no mode "
+                                  "given: perplexity on its run's held-out text"},
         {"--tokenizer", "", true, "llama2.c tokenizer .bin, or a GGUF whose vocabulary to use"},
         {"--perplexity", "", true, "text file: perplexity in llama-perplexity's way"},
         {"--ctx-size", "-c", true, "window size for perplexity/KL (default 512, at most the model's context)"},
@@ -56,10 +62,24 @@ int run_evaluate(const std::vector<std::string>& argv, Progress& progress) {
     auto args = parse_args(argv, specs);
     if (!args) return fail(cmd, args.message() + "\n" + help);
     if (!args->positional.empty()) return fail(cmd, "unexpected argument " + args->positional[0] + "\n" + help);
-    std::string model_path = args->get("--model").value_or(args->get("--checkpoint").value_or(""));
-    if (model_path.empty()) return fail(cmd, "missing --model (-m)\n" + help);
-    const int modes = int(args->has("--kl-base")) + int(args->has("--task")) +
-                      int(args->has("--perplexity") || args->has("--kl-base-out"));
+    const std::string given = args->get("--model").value_or(args->get("--checkpoint").value_or(""));
+    if (given.empty()) return fail(cmd, "missing --model (-m) or --checkpoint\n" + help);
+    auto resolved = train::resolve_model_path(given);
+    if (!resolved) return fail(cmd, resolved.message());
+    const std::string model_path = *resolved;
+    int modes = int(args->has("--kl-base")) + int(args->has("--task")) +
+                int(args->has("--perplexity") || args->has("--kl-base-out"));
+    // The seed's `evaluate --checkpoint DIR/checkpoint_final`: the run's config.yaml names its text
+    // and validation split; the held-out tokens are what the trainer never trained on.
+    std::string heldout_config;
+    if (modes == 0 && given != model_path) {
+        const std::string yaml = given + "/config.yaml";
+        std::error_code ec;
+        if (std::filesystem::exists(yaml, ec)) {
+            heldout_config = yaml;
+            modes = 1;
+        }
+    }
     if (modes != 1) return fail(cmd, "give exactly one of --perplexity TEXT [--kl-base-out FILE], --kl-base FILE, --task NAME\n" + help);
     if (args->has("--kl-base-out") && !args->has("--perplexity")) return fail(cmd, "--kl-base-out needs --perplexity TEXT");
     const bool json = args->has("--json");
@@ -115,6 +135,35 @@ int run_evaluate(const std::vector<std::string>& argv, Progress& progress) {
     }
     auto tok = Tokenizer::create(vocab);
     if (!tok) return fail(cmd, model_path + ": no usable tokenizer: " + tok.message());
+    if (!heldout_config.empty()) {
+        auto yaml = read_text(heldout_config);
+        if (!yaml) return fail(cmd, yaml.message());
+        // A relative data.train_text was relative to the original config file, which the run does
+        // not record: try it from the checkpoint, the run folder and the current folder.
+        namespace fs = std::filesystem;
+        std::optional<train::TrainConfig> c;
+        for (const fs::path& base : {fs::path(given), fs::path(given) / "..", fs::current_path()}) {
+            auto ci = train::parse_train_config(*yaml, (base / "config.yaml").string());
+            if (!ci) return fail(cmd, heldout_config + ": " + ci.message());
+            std::error_code ec;
+            if (fs::exists(ci->data.train_text, ec)) {
+                c = std::move(*ci);
+                break;
+            }
+        }
+        if (!c)
+            return fail(cmd, heldout_config + ": the run's text (data.train_text) is not found from the checkpoint, its run folder or "
+                             "the current folder; pass --perplexity TEXT");
+        auto t = read_text(c->data.train_text);
+        if (!t) return fail(cmd, t.message());
+        // The trainer's split of the tokens (trainer.cpp), decoded back to the text it stands for.
+        const train::TokenData d = train::split_tokens(tok->encode(*t, false), c->data.val_fraction);
+        if (d.val.empty()) return fail(cmd, heldout_config + ": the run held out no text ('data.val_fraction' is 0); pass --perplexity TEXT");
+        text = tok->decode(d.val);
+        if (!args->has("--ctx-size")) window = std::min<int64_t>(window, int64_t(d.val.size()));
+        if (!json) std::printf("Perplexity on the held-out %zu tokens of %s (%s)\n\n", d.val.size(), c->data.train_text.c_str(),
+                               heldout_config.c_str());
+    }
 
     if (!tasks.empty()) {
         const std::string dir = args->get("--eval-dir").value_or("../shared/eval");

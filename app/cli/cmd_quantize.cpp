@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -13,6 +14,10 @@
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "core/formats/format.h"
+#include "core/formats/gguf.h"
+#include "core/formats/gguf_stream.h"
+#include "core/train/checkpoint_path.h"
+#include "core/train/train_config.h"
 #include "quant/quantize_model.h"
 #include "runtime/calib/calibration.h"
 
@@ -61,12 +66,51 @@ std::vector<std::string> take_keeps(std::vector<std::string>& argv, std::string*
     return keeps;
 }
 
+void print_report(const ModelQuantReport& report) {
+    std::printf("%s", quant_report_markdown(report).c_str());
+    if (report.fallbacks > 0)
+        std::fprintf(stderr, "edgefusion quantize: %d tensor(s) use a fallback type (the block does not divide their rows)\n",
+                     report.fallbacks);
+}
+
+// The seed's `quantize --checkpoint DIR/checkpoint_final` names no format: a training checkpoint's
+// config.yaml says which (its quantization section), else q8_0. Adds --format (and EF's --bits,
+// --block) to argv when they are missing.
+void default_format_from_checkpoint(const std::string& checkpoint, std::vector<std::string>& argv) {
+    for (const auto& a : argv)
+        if (a == "--format" || a.rfind("--format=", 0) == 0) return;
+    std::string format = "q8_0", origin = "the default";
+    int bits = 0, block = 0;
+    const std::string yaml = (std::filesystem::path(checkpoint) / "config.yaml").string();
+    if (std::filesystem::is_directory(checkpoint) && std::filesystem::exists(yaml))
+        if (auto c = train::load_train_config(yaml); c && c->quant.format != "none") {
+            format = c->quant.format;
+            origin = yaml;
+            bits = c->quant.bits;
+            block = c->quant.block;
+        }
+    argv.insert(argv.end(), {"--format", format});
+    if (format == "ef") {
+        bool has_bits = false, has_block = false;
+        for (const auto& a : argv) {
+            has_bits = has_bits || a == "--bits";
+            has_block = has_block || a == "--block";
+        }
+        if (!has_bits) argv.insert(argv.end(), {"--bits", std::to_string(bits)});
+        // Only a block other than the default: an explicit --block turns off the fallback type.
+        if (!has_block && block != 128) argv.insert(argv.end(), {"--block", std::to_string(block)});
+    }
+    std::fprintf(stderr, "edgefusion quantize: --format %s (from %s)\n", format.c_str(), origin.c_str());
+}
+
 }  // namespace
 
 int run_quantize(const std::vector<std::string>& argv_in, Progress& progress) {
     const char* cmd = "quantize";
     const std::vector<OptionSpec> specs = {
         {"--output", "-o", true, "output file (.gguf)"},
+        {"--checkpoint", "", true, "the model (instead of MODEL): a file, or a folder such as a training run's DIR/checkpoint_final"},
+        {"--output-dir", "", true, "instead of -o: write DIR/model.gguf (DIR/model.h5 for --format ef), like training's checkpoint_quantized/"},
         {"--method", "", true, "rtn | imatrix | gptq (default rtn)"},
         {"--format", "", true, "ef | q8_0 | q4_0 | q4_K | q5_K | q6_K | q3_K | q2_K"},
         {"--bits", "", true, "ef: code bits k in {2, 3, 4, 5, 6, 8} (default 3)"},
@@ -90,9 +134,25 @@ int run_quantize(const std::vector<std::string>& argv_in, Progress& progress) {
     if (!kerr.empty()) return fail(cmd, kerr + "\n" + help);
     auto args = parse_args(argv, specs);
     if (!args) return fail(cmd, args.message() + "\n" + help);
-    if (args->positional.size() != 1) return fail(cmd, "give exactly one MODEL\n" + help);
+    if (auto ck = args->get("--checkpoint")) {
+        if (!args->positional.empty()) return fail(cmd, "give the model either as MODEL or as --checkpoint, not both\n" + help);
+        auto file = train::resolve_model_path(*ck);
+        if (!file) return fail(cmd, file.message());
+        default_format_from_checkpoint(*ck, argv);
+        args = parse_args(argv, specs);
+        if (!args) return fail(cmd, args.message() + "\n" + help);
+        args->positional = {*file};
+    }
+    if (args->positional.size() != 1) return fail(cmd, "give exactly one MODEL (or --checkpoint PATH)\n" + help);
+    if (args->has("--output") && args->has("--output-dir")) return fail(cmd, "give either -o FILE or --output-dir DIR, not both");
+    if (auto dir = args->get("--output-dir")) {
+        std::error_code ec;
+        std::filesystem::create_directories(*dir, ec);
+        if (ec) return fail(cmd, *dir + ": cannot create the output folder: " + ec.message());
+        args->values["--output"] = train::model_file_in(*dir, args->get("--format").value_or("") == "ef");
+    }
     const auto out_path = args->get("--output");
-    if (!out_path) return fail(cmd, "missing -o OUT.gguf\n" + help);
+    if (!out_path) return fail(cmd, "missing -o OUT.gguf (or --output-dir DIR)\n" + help);
     const auto fmt = args->get("--format");
     if (!fmt) return fail(cmd, "missing --format (ef, q8_0, q4_0, q4_K, q5_K, q6_K, q3_K, q2_K)\n" + help);
 
@@ -184,14 +244,23 @@ int run_quantize(const std::vector<std::string>& argv_in, Progress& progress) {
         calib = std::move(*c);
     }
 
+    // GGUF output is written as the tensors are made (one tensor in memory at a time); the other
+    // formats are written from the whole quantized model.
     ModelQuantReport report;
-    auto q = quantize_model(*model, o, calib ? &calib->stats : nullptr, &report, progress);
-    if (!q) return fail(cmd, q.message());
-    std::printf("%s", quant_report_markdown(report).c_str());
-    if (report.fallbacks > 0)
-        std::fprintf(stderr, "edgefusion quantize: %d tensor(s) use a fallback type (the block does not divide their rows)\n",
-                     report.fallbacks);
-    if (Status s = save_model(*q, *out_path, {}, progress); !s) return fail(cmd, s.error().message);
+    if (format_for_extension(*out_path) == &gguf_format_handler()) {
+        auto writer = gguf::StreamWriter::create(*model, *out_path);
+        if (!writer) return fail(cmd, writer.message());
+        auto add = [&](Tensor&& t) { return (*writer)->add(t); };
+        if (Status s = quantize_model_each(*model, o, calib ? &calib->stats : nullptr, add, &report, progress); !s)
+            return fail(cmd, s.error().message);
+        print_report(report);
+        if (Status s = (*writer)->commit(progress); !s) return fail(cmd, s.error().message);
+    } else {
+        auto q = quantize_model(*model, o, calib ? &calib->stats : nullptr, &report, progress);
+        if (!q) return fail(cmd, q.message());
+        print_report(report);
+        if (Status s = save_model(*q, *out_path, {}, progress); !s) return fail(cmd, s.error().message);
+    }
     std::printf("Wrote %s\n", out_path->c_str());
     return 0;
 }

@@ -24,6 +24,13 @@ int run_allocate(const std::vector<std::string>& args, Progress& progress);
 int run_quantize(const std::vector<std::string>& args, Progress& progress);
 int run_export_llamacpp(const std::vector<std::string>& args, Progress& progress);
 int run_compare(const std::vector<std::string>& args, Progress& progress);
+int run_train(const std::vector<std::string>& args, Progress& progress);
+int run_analyze_router(const std::vector<std::string>& args, Progress& progress);
+int run_sweep_lambda(const std::vector<std::string>& args, Progress& progress);    // cmd_sweep_lambda.cpp
+int run_infer(const std::vector<std::string>& args, Progress& progress);           // cmd_infer.cpp
+int run_board(const std::vector<std::string>& args, Progress& progress);           // cmd_board.cpp
+int run_push(const std::vector<std::string>& args, Progress& progress);
+int run_remote_profile(const std::vector<std::string>& args, Progress& progress);
 
 // Prints "edgefusion <cmd>: <message>" to stderr and returns the exit code for user errors.
 int fail(const char* cmd, const std::string& message);

@@ -103,6 +103,34 @@ const std::vector<Command>& commands() {
         {"compare", "compare MODEL [--bits 3.1] [--text FILE] [--ctx N] [--chunks N] [--tasks piqa,arc_easy|none] [--limit N] "
          "[--variants f32,q8_0,gptq4,q4_k_m,q3_k_m,ef] [--format md|csv|json] [-o FILE] [-t N]",
          "variants side by side: PPL, KL, top-1, tasks, memory, tokens/s, GFLOPs, bits/weight", run_compare},
+        {"analyze-router",
+         "analyze-router --checkpoint PATH [--plot OUT_PREFIX] [--json] [--position N]  (PATH: an edgefusion model file, or a directory "
+         "such as a training run's checkpoint_final/: its single model file .gguf/.safetensors/.h5/.bin, else model.*; "
+         "train_state.h5 never counts)",
+         "per-layer router gates, branch, entropy; ssm_frac, GFLOPs vs the dense twin; SVG/PNG gate plot", run_analyze_router},
+        {"train",
+         "train --config CONFIG.yaml --output-dir DIR [--base-model PATH] [--dry-run | --debug | --freeze-base | "
+         "--skip-quantization] [--resume] [-t THREADS]",
+         "train an edgefusion hybrid (from scratch, or hybridize a base model) with router gates and lambda", run_train},
+        {"sweep-lambda",
+         "sweep-lambda --config CONFIG.yaml --output-dir DIR --lambdas 0,0.001,0.01,0.1 [--base-model PATH] [--steps N] "
+         "[--eval-windows N] [-t THREADS] [--json | --csv]",
+         "gate trainings per lambda (base frozen): ssm_frac, entropy, KL, perplexity, GFLOPs/token", run_sweep_lambda},
+        {"infer",
+         "infer --checkpoint PATH --prompt TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--soft] [--profile] "
+         "[-t THREADS]  (PATH: a model file or a folder such as DIR/checkpoint_final)",
+         "generate text from a model or checkpoint; --profile: tokens/s, peak memory, per-layer time", run_infer},
+        {"board",
+         "board add NAME --host H --user U [--port P] [--key FILE] [--arch x86_64|aarch64] [--work-dir DIR] "
+         "[--exec-wrapper W] | board list [--json] | board remove NAME | board test NAME [--accept-new-host-key] "
+         "[--known-hosts FILE]",
+         "board profiles for SSH deployment (no passwords: key file or ssh-agent)", run_board},
+        {"push", "push --board NAME[,NAME2] MODEL [--accept-new-host-key] [--known-hosts FILE] [--runner PATH]",
+         "upload the board's edgefusion-run and a model over SFTP (hash-checked; unchanged files skipped)", run_push},
+        {"remote-profile",
+         "remote-profile --board NAME[,NAME2] MODEL [--local] [--perplexity TEXT] [--json] [--pp N] [--tg N] [-r N] [-t N] "
+         "[-c N] [--chunks N] [--accept-new-host-key] [--known-hosts FILE]",
+         "profile on boards (concurrently) and locally: tokens/s, peak memory, per-layer time in one table", run_remote_profile},
     };
     return table;
 }

@@ -83,6 +83,10 @@ Result<std::vector<std::pair<std::string, MetaValue>>> model_kv(const Model& mod
 
 // Tensor infos the writer produces for `model` (offsets relative to the data section).
 Result<std::vector<TensorInfo>> model_tensor_infos(const Model& model);
+// One tensor's info at `offset` after the checks write_model makes (name, dims, type, data size).
+Result<TensorInfo> tensor_info(const Tensor& t, uint64_t offset);
+// A tensor's bytes padded to the default alignment (its share of the data section).
+inline uint64_t padded_size(uint64_t n) { return (n + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment; }
 
 Result<Model> read_model(const std::string& path, const LoadOptions& opts, Progress& progress);
 Status write_model(const Model& model, const std::string& path, Progress& progress);

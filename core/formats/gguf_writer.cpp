@@ -120,31 +120,36 @@ Result<std::vector<std::pair<std::string, MetaValue>>> model_kv(const Model& mod
     return out;
 }
 
+Result<TensorInfo> tensor_info(const Tensor& t, uint64_t offset) {
+    const std::string tw = "cannot write GGUF: tensor '" + t.name + "'";
+    if (t.name.size() > kMaxNameLength)
+        return make_error(tw + ": name longer than " + to_string(kMaxNameLength) + " bytes (llama.cpp's limit)");
+    if (t.shape.size() > kMaxDims)
+        return make_error(tw + " has " + to_string(t.shape.size()) + " dimensions (GGUF allows 4)");
+    for (int64_t d : t.shape)
+        if (d <= 0) return make_error(tw + " has shape " + shape_to_string(t.shape));
+    const auto numel = shape_numel(t.shape);
+    const auto& tr = type_traits(t.dtype);
+    const auto bytes = numel ? dtype_bytes(t.dtype, *numel) : std::nullopt;
+    if (!bytes || (!t.shape.empty() && t.shape.back() % tr.block_size != 0))
+        return make_error(tw + ": shape " + shape_to_string(t.shape) + " does not fit " + std::string(tr.name));
+    const uint64_t nbytes = bytes.value_or(0);
+    if (nbytes != t.data.size())
+        return make_error(tw + " has " + to_string(t.data.size()) + " bytes of data, expected " + to_string(nbytes));
+    return TensorInfo{t.name, t.dtype, t.shape, offset, nbytes};
+}
+
 Result<std::vector<TensorInfo>> model_tensor_infos(const Model& model) {
     std::vector<TensorInfo> infos;
     infos.reserve(model.tensors.size());
     std::unordered_set<std::string> names;
     uint64_t offset = 0;
     for (const Tensor& t : model.tensors) {
-        const std::string tw = "cannot write GGUF: tensor '" + t.name + "'";
-        if (t.name.size() > kMaxNameLength)
-            return make_error(tw + ": name longer than " + to_string(kMaxNameLength) + " bytes (llama.cpp's limit)");
-        if (!names.insert(t.name).second) return make_error(tw + " appears twice");
-        if (t.shape.size() > kMaxDims)
-            return make_error(tw + " has " + to_string(t.shape.size()) + " dimensions (GGUF allows 4)");
-        for (int64_t d : t.shape)
-            if (d <= 0) return make_error(tw + " has shape " + shape_to_string(t.shape));
-        const auto numel = shape_numel(t.shape);
-        const auto& tr = type_traits(t.dtype);
-        const auto bytes = numel ? dtype_bytes(t.dtype, *numel) : std::nullopt;
-        if (!bytes || (!t.shape.empty() && t.shape.back() % tr.block_size != 0))
-            return make_error(tw + ": shape " + shape_to_string(t.shape) + " does not fit " + std::string(tr.name));
-        const uint64_t nbytes = bytes.value_or(0);
-        if (nbytes != t.data.size())
-            return make_error(tw + " has " + to_string(t.data.size()) + " bytes of data, expected " +
-                              to_string(nbytes));
-        infos.push_back(TensorInfo{t.name, t.dtype, t.shape, offset, nbytes});
-        offset += (nbytes + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
+        if (!names.insert(t.name).second) return make_error("cannot write GGUF: tensor '" + t.name + "' appears twice");
+        auto info = tensor_info(t, offset);
+        if (!info) return info.error();
+        offset += padded_size(info->nbytes);
+        infos.push_back(std::move(*info));
     }
     return infos;
 }
