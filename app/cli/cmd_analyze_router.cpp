@@ -9,20 +9,11 @@
 #include "app/cli/router_plot.h"
 #include "core/formats/format.h"
 #include "core/storage.h"
+#include "core/text_file.h"
 #include "core/train/checkpoint_path.h"
 #include "runtime/router_analysis.h"
 
 namespace ef::cli {
-namespace {
-
-Status write_text(const std::string& path, const std::string& text) {
-    auto w = AtomicFileWriter::create(path);
-    if (!w) return w.error();
-    EF_TRY_STATUS((*w)->write(text.data(), text.size()));
-    return (*w)->commit();
-}
-
-}  // namespace
 
 int run_analyze_router(const std::vector<std::string>& argv, Progress& progress) {
     const char* cmd = "analyze-router";
@@ -54,7 +45,7 @@ int run_analyze_router(const std::vector<std::string>& argv, Progress& progress)
     if (auto prefix = args->get("--plot")) {
         if (prefix->empty()) return fail(cmd, "--plot needs an output prefix");
         const std::string svg = *prefix + ".svg", png = *prefix + ".png";
-        if (auto s = write_text(svg, router_plot_svg(*a)); !s) return fail(cmd, s.message());
+        if (auto s = write_text_file(svg, router_plot_svg(*a)); !s) return fail(cmd, s.message());
         if (auto s = write_png(router_plot_image(*a), png); !s) return fail(cmd, s.message());
         written = {svg, png};
     }

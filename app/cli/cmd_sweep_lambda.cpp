@@ -8,19 +8,10 @@
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "core/storage.h"
+#include "core/text_file.h"
 #include "core/train/lambda_sweep.h"
 
 namespace ef::cli {
-namespace {
-
-Status write_text(const std::string& path, const std::string& text) {
-    auto w = AtomicFileWriter::create(path);
-    if (!w) return w.error();
-    EF_TRY_STATUS((*w)->write(text.data(), text.size()));
-    return (*w)->commit();
-}
-
-}  // namespace
 
 int run_sweep_lambda(const std::vector<std::string>& argv, Progress& progress) {
     const char* cmd = "sweep-lambda";
@@ -82,7 +73,7 @@ int run_sweep_lambda(const std::vector<std::string>& argv, Progress& progress) {
     const std::string md = train::sweep_markdown(*s), csv = train::sweep_csv(*s), json = train::sweep_json(*s);
     const std::filesystem::path dir(*out);
     for (const auto& [name, text] : {std::pair{"sweep.md", &md}, std::pair{"sweep.csv", &csv}, std::pair{"sweep.json", &json}})
-        if (Status st = write_text((dir / name).string(), *text); !st) return fail(cmd, st.error().message);
+        if (Status st = write_text_file((dir / name).string(), *text); !st) return fail(cmd, st.error().message);
     if (args->has("--json")) std::printf("%s\n", json.c_str());
     else if (args->has("--csv")) std::printf("%s", csv.c_str());
     else std::printf("%s", md.c_str());

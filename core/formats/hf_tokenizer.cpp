@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/storage.h"
+#include "core/text_file.h"
 
 namespace ef {
 namespace {
@@ -92,13 +93,6 @@ int32_t find_token(const std::vector<std::string>& tokens, const std::string& te
     for (size_t i = 0; i < tokens.size(); ++i)
         if (tokens[i] == text) return int32_t(i);
     return -1;
-}
-
-Status write_text_atomic(const std::string& path, const std::string& text) {
-    auto w = AtomicFileWriter::create(path);
-    if (!w) return w.error();
-    EF_TRY_STATUS((*w)->write(text.data(), text.size()));
-    return (*w)->commit();
 }
 
 }  // namespace
@@ -314,7 +308,7 @@ Result<json> hf_tokenizer_to_json(const Vocab& v) {
 Status write_hf_tokenizer(const Vocab& v, const std::string& path) {
     auto j = hf_tokenizer_to_json(v);
     if (!j) return make_error(path + ": " + j.message());
-    return write_text_atomic(path, j->dump(1, ' ', false, json::error_handler_t::replace));
+    return write_text_file(path, j->dump(1, ' ', false, json::error_handler_t::replace));
 }
 
 json vocab_extras_to_json(const Vocab& v) {

@@ -1,13 +1,13 @@
 #include "core/train/train_checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
 #include <system_error>
 
 #include "core/formats/format.h"
 #include "core/hdf5/h5_util.h"
 #include "core/hdf5/hdf5_format.h"
 #include "core/hdf5/zstd_filter.h"
+#include "core/text_file.h"
 
 namespace ef::train {
 namespace {
@@ -124,14 +124,6 @@ Status read_state(const std::string& path, const Model& model, TrainState& st) {
     return Status::success();
 }
 
-Status write_text(const std::string& path, const std::string& text) {
-    std::ofstream f(path, std::ios::binary);
-    f << text;
-    f.close();
-    if (!f) return make_error(path + ": cannot write");
-    return Status::success();
-}
-
 }  // namespace
 
 Status save_train_checkpoint(const std::string& dir, const std::string& name, const Model& model, const TrainState& state,
@@ -154,7 +146,7 @@ Status save_train_checkpoint(const std::string& dir, const std::string& name, co
     if (Status s = save_model(model, (tmp / "model.h5").string(), SaveOptions{1}, progress); !s)
         return fail(make_error(target.string() + "/model.h5: " + s.message()));
     if (Status s = write_state((tmp / "train_state.h5").string(), state, progress); !s) return fail(s);
-    if (Status s = write_text((tmp / "config.yaml").string(), state.config_text); !s) return fail(s);
+    if (Status s = write_text_file((tmp / "config.yaml").string(), state.config_text); !s) return fail(s);
     // Replace: the old folder is moved aside first (rename cannot replace a non-empty folder).
     fs::remove_all(old, ec);
     if (fs::exists(target)) {
