@@ -85,7 +85,8 @@ QuantizeDialog::QuantizeDialog(QWidget* parent) : QDialog(parent) {
 
     calib_box_ = new QGroupBox(tr("Calibration (imatrix, GPTQ, saliency)"), this);
     calib_path_ = new QLineEdit(this);
-    calib_path_->setPlaceholderText(tr("default: last 10% of ../shared/text/wikitext-2-raw-test.txt"));
+    const QString calib_default = tr("Empty: the last 10 % of ../shared/text/wikitext-2-raw-test.txt");
+    calib_path_->setToolTip(calib_default);
     calib_path_->setClearButtonEnabled(true);
     auto* calib_browse = new QPushButton(tr("Browse…"), this);
     calib_tokens_ = new QSpinBox(this);
@@ -96,6 +97,7 @@ QuantizeDialog::QuantizeDialog(QWidget* parent) : QDialog(parent) {
     calib_row->addWidget(calib_browse);
     auto* calib_form = new QFormLayout(calib_box_);
     calib_form->addRow(tr("Text"), calib_row);
+    calib_form->addRow(QString(), new QLabel(calib_default, calib_box_));
     calib_form->addRow(tr("Tokens"), calib_tokens_);
 
     threads_ = new QSpinBox(this);
