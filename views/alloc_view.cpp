@@ -36,6 +36,7 @@
 #include "runtime/calib/calibration.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "views/format_util.h"
+#include "views/option_widgets.h"
 #include "views/runtime_panel_charts.h"
 
 namespace ef::views {
@@ -85,13 +86,7 @@ AllocView::AllocView(QWidget* parent) : QWidget(parent) {
     block_->setRange(32, 256);
     block_->setValue(128);
     block_->setToolTip(tr("B: block size (the largest of 256/128/64/32 that divides a row where B does not)"));
-    p_ = new QDoubleSpinBox(this);
-    p_->setRange(0, 5);
-    p_->setDecimals(3);
-    p_->setSingleStep(0.1);
-    p_->setValue(0.5);
-    p_->setSuffix(" %");
-    p_->setToolTip(tr("p: share of the weights kept as sparse 6-bit outliers (0–5 %)"));
+    p_ = make_outlier_percent_box(this, tr("p: share of the weights kept as sparse 6-bit outliers (0–5 %)"));
     measure_ = new QComboBox(this);
     measure_->addItem(tr("KL divergence"), false);
     measure_->addItem(tr("Proxy (output error)"), true);

@@ -20,6 +20,7 @@
 #include <cmath>
 
 #include "views/format_util.h"
+#include "views/option_widgets.h"
 #include "views/heatmap_canvas.h"
 
 namespace ef::views {
@@ -44,13 +45,7 @@ OutlierView::OutlierView(QWidget* parent) : QWidget(parent) {
     k_->setDecimals(1);
     k_->setValue(3.0);
     k_->setToolTip(tr("Count weights with |w − μ| > k·σ (μ, σ of the whole tensor)"));
-    p_ = new QDoubleSpinBox(this);
-    p_->setRange(0, 5);
-    p_->setDecimals(3);
-    p_->setSingleStep(0.1);
-    p_->setValue(0.5);
-    p_->setSuffix(" %");
-    p_->setToolTip(tr("p: the model's outlier budget, largest |w| first (0–5 %)"));
+    p_ = make_outlier_percent_box(this, tr("p: the model's outlier budget, largest |w| first (0–5 %)"));
     stat_ = new QComboBox(this);
     for (auto s : {OutlierStatistic::MaxOverRms, OutlierStatistic::Kurtosis, OutlierStatistic::BeyondKSigma, OutlierStatistic::Budget})
         stat_->addItem(outlier_statistic_name(s), int(s));
