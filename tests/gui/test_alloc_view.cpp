@@ -36,15 +36,10 @@
 #include "views/quantize_dialog.h"
 
 using namespace ef;
+using ef::test::screenshot_dir;
 using namespace ef::views;
 
 namespace {
-
-QString screenshot_dir() {
-    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
-    QDir().mkpath(build + "/screenshots");
-    return build + "/screenshots";
-}
 
 std::shared_ptr<const Model> synth(int64_t dim = 64, int64_t layers = 3) {
     SynthOptions o;

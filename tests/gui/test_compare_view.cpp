@@ -28,15 +28,10 @@
 #include "views/compare_view.h"
 
 using namespace ef;
+using ef::test::screenshot_dir;
 using namespace ef::views;
 
 namespace {
-
-QString screenshot_dir() {
-    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
-    QDir().mkpath(build + "/screenshots");
-    return build + "/screenshots";
-}
 
 std::shared_ptr<const Model> synth() {
     SynthOptions o;

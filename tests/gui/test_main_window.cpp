@@ -28,15 +28,10 @@
 #include "views/tensor_table_model.h"
 
 using namespace ef;
+using ef::test::screenshot_dir;
 using namespace ef::views;
 
 namespace {
-
-QString screenshot_dir() {
-    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
-    QDir().mkpath(build + "/screenshots");
-    return build + "/screenshots";
-}
 
 // Waits for the load to end; returns the signal that ended it ("loaded", "failed", "cancelled").
 QString wait_load(MainWindow& w, int timeout_ms = 60000) {

@@ -36,15 +36,10 @@
 #include <QMenuBar>
 
 using namespace ef;
+using ef::test::screenshot_dir;
 using namespace ef::views;
 
 namespace {
-
-QString screenshot_dir() {
-    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
-    QDir().mkpath(build + "/screenshots");
-    return build + "/screenshots";
-}
 
 // dim 256 so the k-quants' 256-blocks divide the rows (no fallback) except where a test wants one.
 std::shared_ptr<const Model> synth(int64_t dim = 256, int64_t layers = 2, int64_t ffn = 512) {

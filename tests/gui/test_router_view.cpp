@@ -21,15 +21,10 @@
 #include "views/router_view.h"
 
 using namespace ef;
+using ef::test::screenshot_dir;
 using namespace ef::views;
 
 namespace {
-
-QString screenshot_dir() {
-    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
-    QDir().mkpath(build + "/screenshots");
-    return build + "/screenshots";
-}
 
 // A routed model after training might look like this: most layers firmly on the SSM branch, a
 // few on attention, one or two still undecided.

@@ -34,15 +34,10 @@
 #include "views/runtime_worker.h"
 
 using namespace ef;
+using ef::test::screenshot_dir;
 using namespace ef::views;
 
 namespace {
-
-QString screenshot_dir() {
-    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
-    QDir().mkpath(build + "/screenshots");
-    return build + "/screenshots";
-}
 
 // Saves the window, reads the file back, checks its size and that it is not blank.
 void save_screenshot(QWidget& w, const QString& name) {

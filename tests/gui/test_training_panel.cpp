@@ -35,6 +35,7 @@
 #include "views/training_panel.h"
 
 using namespace ef;
+using ef::test::screenshot_dir;
 using namespace ef::views;
 
 namespace {
@@ -68,12 +69,6 @@ std::vector<double> gates_of(const QString& model_path) {
         g.push_back(1.0 / (1.0 + std::exp(-alpha / double(m->config.router_temperature))));
     }
     return g;
-}
-
-QString screenshot_dir() {
-    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
-    QDir().mkpath(build + "/screenshots");
-    return build + "/screenshots";
 }
 
 }  // namespace

@@ -108,4 +108,10 @@ std::vector<std::vector<int32_t>> vocab_suite_outputs(const std::string& raw) {
     return out;
 }
 
+QString screenshot_dir() {
+    const QString build = qEnvironmentVariable("EF_BUILD_DIR", EF_BINARY_DIR);
+    QDir().mkpath(build + "/screenshots");
+    return build + "/screenshots";
+}
+
 }  // namespace ef::test

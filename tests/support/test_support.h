@@ -30,6 +30,8 @@ ProcessResult run_process(const QString& program, const QStringList& args, int t
 ProcessResult run_node_script(const QString& script, const QStringList& args, int timeout_ms = 120000);
 // The edgefusion CLI built beside the tests.
 QString cli_path();
+// <build>/screenshots (EF_BUILD_DIR, else the configured build dir), created if missing: where GUI tests save PNGs.
+QString screenshot_dir();
 
 // llama.cpp's tokenizer suite files (../shared/vocab-tests, test-tokenizer-0's format): the .inp
 // inputs are separated by "\n__ggml_vocab_test__\n" (the text after the last separator is not a
