@@ -26,6 +26,7 @@
 #include "views/router_view.h"
 #include "views/lambda_panel.h"
 #include "views/alloc_view.h"
+#include "views/board_panel.h"
 #include "views/compare_view.h"
 #include "views/quantize_dialog.h"
 #include "views/model_info_view.h"
@@ -181,6 +182,7 @@ void MainWindow::onLoaded(const QString& path, const std::shared_ptr<const Model
     outliers_->setModel(model_);
     router_->setModel(model_);
     lambda_->setModel(model_, current_file_);
+    boards_->setModelFile(current_file_);
     alloc_->setModel(model_);
     compare_->setModel(model_, QFileInfo(path).fileName());
     if (quantize_dialog_) quantize_dialog_->setModel(model_, QFileInfo(path).fileName());

@@ -28,6 +28,7 @@ class ModelLoader;
 class ModelTreeModel;
 class OutlierView;
 class AllocView;
+class BoardPanel;
 class CompareView;
 class QuantizeDialog;
 class RouterView;
@@ -86,6 +87,9 @@ public:
     QDockWidget* trainingDock() const { return training_dock_; }
     LambdaPanel* lambdaPanel() const { return lambda_; }
     QDockWidget* lambdaDock() const { return lambda_dock_; }
+    // Boards (issue 6): push / profile of the loaded model's file on boards over SSH.
+    BoardPanel* boardPanel() const { return boards_; }
+    QDockWidget* boardDock() const { return board_dock_; }
     // Model ▸ Quantize & Export…: the dialog for the loaded model (made on first use; the
     // allocation editor's quantized model, if any, is offered as a pre-built source).
     QuantizeDialog* openQuantizeDialog();
@@ -157,6 +161,8 @@ private:
     QDockWidget* training_dock_ = nullptr;
     LambdaPanel* lambda_ = nullptr;
     QDockWidget* lambda_dock_ = nullptr;
+    BoardPanel* boards_ = nullptr;
+    QDockWidget* board_dock_ = nullptr;
     QuantizeDialog* quantize_dialog_ = nullptr;
 };
 

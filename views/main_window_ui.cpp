@@ -21,6 +21,7 @@
 #include "views/heatmap_widget.h"
 #include "views/outlier_view.h"
 #include "views/alloc_view.h"
+#include "views/board_panel.h"
 #include "views/compare_view.h"
 #include "views/quantize_dialog.h"
 #include "views/main_window.h"
@@ -198,7 +199,13 @@ void MainWindow::buildDocks() {
     connect(lambda_, &LambdaPanel::gatesUpdated, router_, &RouterView::setGates);
     connect(lambda_, &LambdaPanel::message, this, [this](const QString& text, bool error) { log(text, error); });
     connect(lambda_, &LambdaPanel::openModelRequested, this, [this](const QString& p) { openFile(p); });
-    for (QDockWidget* d : {training_dock_, lambda_dock_})
+    // Boards (issue 6): the loaded model's file pushed to and profiled on boards over SSH.
+    boards_ = new BoardPanel;
+    board_dock_ = make_dock(this, tr("Boards"), "boardDock", boards_);
+    addDockWidget(Qt::BottomDockWidgetArea, board_dock_);
+    tabifyDockWidget(lambda_dock_, board_dock_);
+    connect(boards_, &BoardPanel::message, this, [this](const QString& text, bool error) { log(text, error); });
+    for (QDockWidget* d : {training_dock_, lambda_dock_, board_dock_})
         connect(d, &QDockWidget::visibilityChanged, this, [this, d](bool visible) {
             if (visible && !d->isFloating() && d->height() < 420) resizeDocks({d}, {460}, Qt::Vertical);
         });
@@ -233,6 +240,7 @@ void MainWindow::buildMenus() {
     view_menu_->addAction(router_dock_->toggleViewAction());
     view_menu_->addAction(training_dock_->toggleViewAction());
     view_menu_->addAction(lambda_dock_->toggleViewAction());
+    view_menu_->addAction(board_dock_->toggleViewAction());
     view_menu_->addAction(tr("Show &Runtime Panel"), QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::showRuntime);
     view_menu_->addSeparator();
     view_menu_->addAction(tr("Zoom &In"), QKeySequence::ZoomIn, heatmap_, &HeatmapWidget::zoomIn);

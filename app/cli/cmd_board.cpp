@@ -13,6 +13,7 @@
 #include "app/cli/commands.h"
 #include "core/remote/board_profile.h"
 #include "core/remote/run_target.h"
+#include "core/remote/board_tools.h"
 #include "core/remote/ssh_session.h"
 
 namespace ef::cli {
@@ -34,34 +35,12 @@ ConnectOptions connect_options(const Args& a) {
     return o;
 }
 
-std::string self_dir() {
-    std::error_code ec;
-    const auto p = fs::read_symlink("/proc/self/exe", ec);
-    return ec ? std::string(".") : p.parent_path().string();
-}
-
-std::string host_arch() {
-#if defined(__aarch64__)
-    return "aarch64";
-#else
-    return "x86_64";
-#endif
-}
-
-// The runner built for `arch`: --runner, $EF_RUNNER_<ARCH>, beside this program, or the build
-// tree's board build (cmake/BoardBuild.cmake puts it in <build>/aarch64/app).
+// The runner built for `arch`: --runner, else core/remote's lookup ($EF_RUNNER_<ARCH>, beside
+// this program, the build tree's board build).
 Result<std::string> runner_for(const std::string& arch, const Args& a) {
-    if (auto r = a.get("--runner")) return *r;
-    std::string env = "EF_RUNNER_" + arch;
-    for (auto& c : env) c = char(std::toupper(static_cast<unsigned char>(c)));
-    if (const char* e = std::getenv(env.c_str()); e && *e) return std::string(e);
-    const std::string dir = self_dir();
-    std::vector<std::string> tries = {dir + "/edgefusion-run-" + arch};
-    if (arch == host_arch()) tries.insert(tries.begin(), dir + "/edgefusion-run");
-    if (arch == "aarch64") tries.push_back(dir + "/../aarch64/app/edgefusion-run");
-    for (const auto& t : tries)
-        if (fs::exists(t)) return fs::weakly_canonical(t).string();
-    return make_error("no edgefusion-run for " + arch + " found (tried " + tries.front() + "); pass --runner PATH or set " + env);
+    auto r = find_runner(arch, a.get("--runner").value_or(""));
+    if (!r) return make_error(r.message() + " or pass --runner PATH");
+    return r;
 }
 
 Result<std::vector<BoardProfile>> boards_by_names(const Args& a, const std::string& list) {
@@ -145,17 +124,11 @@ int board_cmd(const Args& a) {
     if (sub == "test") {
         auto b = find_board(path, name);
         if (!b) return fail(cmd, b.message());
-        auto s = SshSession::connect(*b, connect_options(a));
-        if (!s) return fail(cmd, s.message());
-        std::printf("host key     %s%s\n", (*s)->fingerprint().c_str(), (*s)->added_host_key() ? " (added to known_hosts)" : "");
-        auto m = (*s)->run_shell("uname -m");
-        if (!m) return fail(cmd, m.message());
-        std::string arch = *m;
-        while (!arch.empty() && (arch.back() == '\n' || arch.back() == '\r')) arch.pop_back();
-        std::printf("remote uname %s\n", arch.c_str());
+        auto c = test_board(*b, connect_options(a));
+        if (!c) return fail(cmd, c.message());
+        std::printf("host key     %s%s\n", c->fingerprint.c_str(), c->added_host_key ? " (added to known_hosts)" : "");
+        std::printf("remote uname %s\n", c->uname.c_str());
         if (!b->exec_wrapper.empty()) std::printf("exec wrapper %s (runs the %s runner)\n", b->exec_wrapper.c_str(), b->arch.c_str());
-        else if (arch != b->arch && !(arch == "arm64" && b->arch == "aarch64"))
-            return fail(cmd, "board '" + name + "' is " + arch + ", but its profile says " + b->arch);
         std::printf("ok\n");
         return 0;
     }

@@ -6,230 +6,32 @@
 // sha256sum and QCryptographicHash, the runner run locally.
 #include <QtTest>
 
-#include <QCryptographicHash>
-#include <QDir>
-#include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QProcess>
-#include <QTemporaryDir>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <chrono>
-#include <thread>
 
 #include "core/remote/local_process.h"
 #include "core/remote/remote_util.h"
-#include "core/remote/run_target.h"
-#include "core/remote/ssh_session.h"
-#include "tests/support/test_support.h"
+#include "tests/board/sshd_fixture.h"
 
 using ef::test::ProcessResult;
 using ef::test::run_process;
 using namespace ef::remote;
+using namespace ef::test::board;
 
-namespace {
-
-const QString kSshd = QStringLiteral("/usr/sbin/sshd");
-const QString kQemu = QStringLiteral(EF_QEMU_AARCH64);
-const QString kBoardRunner = QStringLiteral(EF_BOARD_RUNNER);
-const QString kHostRunner = QStringLiteral(EF_HOST_RUNNER);
-
-QString describe(const char* what, const ProcessResult& r) {
-    return QStringLiteral("%1 exited %2\nstdout:\n%3\nstderr:\n%4").arg(what).arg(r.exit_code).arg(r.out, r.err);
-}
-
-int free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-bool port_open(int port) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(uint16_t(port));
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
-QByteArray read_all(const QString& path) {
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
-bool write_all(const QString& path, const QByteArray& data) {
-    QFile f(path);
-    return f.open(QIODevice::WriteOnly | QIODevice::Truncate) && f.write(data) == data.size();
-}
-QString file_sha256(const QString& path) {
-    return QString::fromLatin1(QCryptographicHash::hash(read_all(path), QCryptographicHash::Sha256).toHex());
-}
-
-// Every process below `root` (children, grandchildren), by walking /proc's parent links.
-QList<pid_t> descendants(pid_t root) {
-    QList<pid_t> out{root};
-    bool grew = true;
-    while (grew) {
-        grew = false;
-        for (const QString& e : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
-            bool ok = false;
-            const pid_t pid = pid_t(e.toInt(&ok));
-            if (!ok || out.contains(pid)) continue;
-            const QByteArray stat = read_all("/proc/" + e + "/stat");
-            const int close_paren = stat.lastIndexOf(')');
-            if (close_paren < 0) continue;
-            const QList<QByteArray> f = stat.mid(close_paren + 2).split(' ');  // state ppid ...
-            if (f.size() > 1 && out.contains(pid_t(f[1].toInt()))) {
-                out.append(pid);
-                grew = true;
-            }
-        }
-    }
-    out.removeFirst();
-    return out;
-}
-
-bool process_gone(long pid, int wait_ms) {
-    for (int waited = 0; waited <= wait_ms; waited += 50) {
-        // A zombie still answers kill(0); its /proc status says Z.
-        const QByteArray st = read_all(QStringLiteral("/proc/%1/stat").arg(pid));
-        if (st.isEmpty()) return true;
-        const int cp = st.lastIndexOf(')');
-        if (cp > 0 && st.mid(cp + 2, 1) == "Z") return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-}
-
-}  // namespace
-
-class TestBoardSsh : public QObject {
+class TestBoardSsh : public QObject, public SshdFixture {
     Q_OBJECT
-    QTemporaryDir tmp_;
-    QString dir_;
-    int port_ = -1;
-    QProcess sshd_;
-    qint64 sshd_pid_ = 0;
-    QString user_, model_, text_;
-    QString host_fp_;  // ssh-keygen -lf of the host key
-
-    QString p(const QString& rel) const { return dir_ + "/" + rel; }
-
-    QString keygen(const QString& name) {
-        const ProcessResult r = run_process(QStringLiteral("ssh-keygen"), {"-q", "-t", "ed25519", "-N", "", "-C", name, "-f", p(name)});
-        return r.exit_code == 0 ? QString() : describe("ssh-keygen", r);
-    }
-    // known_hosts line for the fixture's server with the given public key file.
-    QByteArray known_line(const QString& pub) const {
-        const QList<QByteArray> w = read_all(pub).trimmed().split(' ');
-        return QStringLiteral("[127.0.0.1]:%1 ").arg(port_).toUtf8() + w.value(0) + " " + w.value(1) + "\n";
-    }
-    BoardProfile board(const QString& name, const QString& arch, const QString& key = "client_key") const {
-        BoardProfile b;
-        b.name = name.toStdString();
-        b.host = "127.0.0.1";
-        b.port = port_;
-        b.user = user_.toStdString();
-        b.key_file = p(key).toStdString();
-        b.arch = arch.toStdString();
-        b.work_dir = p("board-" + name).toStdString();
-        if (arch == "aarch64") b.exec_wrapper = kQemu.toStdString();
-        return b;
-    }
-    ConnectOptions opts(const QString& known = "known_hosts", bool accept = false) const {
-        ConnectOptions o;
-        o.known_hosts = p(known).toStdString();
-        o.accept_new_host_key = accept;
-        return o;
-    }
-    RunRequest request() const {
-        RunRequest r;
-        r.model_path = model_.toStdString();
-        r.profile_args = {"--pp", "8", "--tg", "8", "-r", "1"};
-        return r;
-    }
 
 private slots:
     void initTestCase() {
-        // A missing sshd is a failure with the fix, never a skip.
-        QVERIFY2(QFile::exists(kSshd), "/usr/sbin/sshd is missing: install Debian's openssh-server (scripts/setup.sh)");
-        QVERIFY2(QFile::exists(kQemu), qPrintable(kQemu + " is missing: run scripts/setup.sh (qemu-user)"));
-        QVERIFY2(QFile::exists(kBoardRunner), qPrintable(kBoardRunner + " is missing: build target ef_board_aarch64"));
-        QVERIFY2(QFile::exists(kHostRunner), qPrintable(kHostRunner + " is missing: build target edgefusion-run"));
-        QVERIFY(tmp_.isValid());
-        dir_ = tmp_.path();
-        QVERIFY2(QDir().mkpath(QStringLiteral("/run/sshd")), "cannot create /run/sshd (sshd's privilege separation directory)");
-        const passwd* pw = getpwuid(getuid());
-        QVERIFY(pw);
-        user_ = QString::fromLocal8Bit(pw->pw_name);
-        for (const char* k : {"host_key", "other_host_key", "client_key", "wrong_key"}) {
-            const QString e = keygen(k);
-            QVERIFY2(e.isEmpty(), qPrintable(e));
-        }
-        QVERIFY(write_all(p("authorized_keys"), read_all(p("client_key.pub"))));
-        const ProcessResult fp = run_process(QStringLiteral("ssh-keygen"), {"-l", "-E", "sha256", "-f", p("host_key.pub")});
-        QVERIFY2(fp.exit_code == 0, qPrintable(describe("ssh-keygen -l", fp)));
-        host_fp_ = fp.out.split(' ').value(1);  // "256 SHA256:... comment (ED25519)"
-        QVERIFY2(host_fp_.startsWith("SHA256:"), qPrintable(fp.out));
-
-        port_ = free_port();
-        QVERIFY(port_ > 0);
-        const QString cfg = QStringLiteral(
-                                "Port %1\nListenAddress 127.0.0.1\nHostKey %2\nPidFile %3\nAuthorizedKeysFile %4\n"
-                                "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-                                "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nMaxStartups 50\n"
-                                "Subsystem sftp /usr/lib/openssh/sftp-server\n")
-                                .arg(port_)
-                                .arg(p("host_key"), p("sshd.pid"), p("authorized_keys"));
-        QVERIFY(write_all(p("sshd_config"), cfg.toUtf8()));
-        sshd_.setProcessChannelMode(QProcess::MergedChannels);
-        sshd_.start(kSshd, {"-D", "-e", "-f", p("sshd_config")});
-        QVERIFY2(sshd_.waitForStarted(10000), qPrintable("cannot start sshd: " + sshd_.errorString()));
-        sshd_pid_ = sshd_.processId();
-        bool up = false;
-        for (int i = 0; i < 100 && !up; ++i) {
-            up = port_open(port_);
-            if (!up) QTest::qWait(100);
-        }
-        QVERIFY2(up, qPrintable("sshd did not listen on 127.0.0.1:" + QString::number(port_) + ":\n" + sshd_.readAll()));
-        QVERIFY(write_all(p("known_hosts"), known_line(p("host_key.pub"))));
-
-        // A tiny model whose name holds spaces, quotes, $, backticks and ;.
-        model_ = p("tiny model 'q' \"d\" $HOME `id`;x.gguf");
-        const ProcessResult s = run_process(ef::test::cli_path(), {"synth", "--arch", "llama", "--dim", "64", "--layers", "2",
-                                                                  "--vocab", "300", "--context", "128", "--seed", "7", "-o", model_});
-        QVERIFY2(s.exit_code == 0, qPrintable(describe("edgefusion synth", s)));
-        text_ = p("text with 'quote'.txt");
-        QByteArray t;
-        for (int i = 0; i < 30; ++i) t += "the quick brown fox jumps over the lazy dog. ";
-        QVERIFY(write_all(text_, t));
+        const QString e = startSshd();
+        QVERIFY2(e.isEmpty(), qPrintable(e));
     }
 
-    void cleanupTestCase() {
-        if (sshd_pid_ > 0) {
-            ::kill(pid_t(sshd_pid_), SIGTERM);  // by the PID we started, never by name
-            if (!sshd_.waitForFinished(5000)) ::kill(pid_t(sshd_pid_), SIGKILL);
-            sshd_.waitForFinished(2000);
-        }
-    }
+    void cleanupTestCase() { stopSshd(); }
 
     // The shell itself must read each quoted word back exactly.
     void shell_quote_round_trips_data() {
