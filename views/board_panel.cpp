@@ -145,7 +145,13 @@ BoardPanel::BoardPanel(QWidget* parent, const QString& boards_path)
     log_->setLineWrapMode(QPlainTextEdit::NoWrap);
     tabs_ = new QTabWidget;
     tabs_->addTab(results_view_, tr("Results"));
-    tabs_->addTab(layer_view_, tr("Per layer"));
+    layer_chart_ = new TargetLayerChart;
+    layer_chart_->setModel(layers_);
+    auto* layer_split = new QSplitter(Qt::Horizontal);
+    layer_split->addWidget(layer_view_);
+    layer_split->addWidget(layer_chart_);
+    layer_split->setStretchFactor(1, 1);
+    tabs_->addTab(layer_split, tr("Per layer"));
     tabs_->addTab(log_, tr("Output"));
 
     auto* top = new QWidget;

@@ -17,6 +17,7 @@
 #include "core/remote/run_target.h"
 #include "core/remote/ssh_session.h"
 #include "views/board_models.h"
+#include "views/target_layer_chart.h"
 
 class QCheckBox;
 class QLabel;
@@ -87,6 +88,7 @@ public:
     BoardListModel* boardModel() const { return boards_; }
     ProfileResultsModel* resultsModel() const { return results_; }
     LayerTimesModel* layerModel() const { return layers_; }
+    TargetLayerChart* layerChart() const { return layer_chart_; }
     QTableView* boardView() const { return board_view_; }
     QTableView* resultsView() const { return results_view_; }
     QPlainTextEdit* logView() const { return log_; }
@@ -127,6 +129,7 @@ private:
     ProfileResultsModel* results_;
     LayerTimesModel* layers_;
     QTableView *board_view_, *results_view_, *layer_view_;
+    TargetLayerChart* layer_chart_;
     QPlainTextEdit* log_;
     QHash<QString, QByteArray> pending_lines_;  // per target+stream: output after the last newline
     QLabel *status_, *model_label_;

@@ -11,6 +11,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QAction>
+#include <QBarSet>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDockWidget>
@@ -28,6 +29,8 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QTabWidget>
+#include <QHorizontalBarSeries>
 #include <QThread>
 
 #include <cmath>
@@ -399,6 +402,13 @@ private slots:
             for (int l = 0; l < layers.size(); ++l)
                 QCOMPARE(w->layerModel()->data(w->layerModel()->index(l, 2 + r), LayerTimesModel::ValueRole).toDouble(),
                          layers[l].toObject()["ms_per_token"].toDouble());
+            // The chart beside the table: one bar set per target, layer 0 drawn at the top (last bar).
+            QHorizontalBarSeries* bars = w->layerChart()->series();
+            QVERIFY(bars && bars->count() == 3);
+            QCOMPARE(bars->barSets()[r]->label(), targets[r]);
+            QCOMPARE(bars->barSets()[r]->count(), int(layers.size()));
+            for (int l = 0; l < layers.size(); ++l)
+                QCOMPARE(bars->barSets()[r]->at(int(layers.size()) - 1 - l), layers[l].toObject()["ms_per_token"].toDouble());
         }
         QCOMPARE(w->layerModel()->columnCount(), 5);
         // Same model everywhere: same weights; the boards' perplexity equals this machine's.
@@ -420,6 +430,10 @@ private slots:
         const QImage shot = w->grab().toImage();
         QVERIFY(!shot.isNull());
         QVERIFY(shot.save(ef::test::screenshot_dir() + "/board-panel.png"));
+        auto* tabs = w->findChild<QTabWidget*>();
+        QVERIFY(tabs);
+        tabs->setCurrentIndex(1);  // Per layer: table and chart
+        QVERIFY(w->grab().toImage().save(ef::test::screenshot_dir() + "/board-panel-layers.png"));
     }
 
     // Cancel while the board runs: the UI is idle again, no numbers for that target, and the
