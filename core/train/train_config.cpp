@@ -96,7 +96,7 @@ std::string parse_root(const std::string& path, const YAML::Node& root, TrainCon
           {"checkpoint_every", int_key(t.checkpoint_every)}, {"eval_every", int_key(t.eval_every)},
           {"eval_batches", int_key(t.eval_batches)}, {"freeze_base", bool_key(t.freeze_base)}}},
         {"router",
-         {{"lambda", float_key(r.lambda)}, {"tau_start", float_key(r.tau_start)}, {"tau_end", float_key(r.tau_end)},
+         {{"lambda", float_key(r.lambda)}, {"entropy", float_key(r.entropy)}, {"tau_start", float_key(r.tau_start)}, {"tau_end", float_key(r.tau_end)},
           {"anneal", str_key(anneal)}, {"init_gate", float_key(r.init_gate)}}},
         {"distill", {{"enabled", bool_key(c.distill.enabled)}}},
         {"quantization",
@@ -268,6 +268,7 @@ Status check_training_values(const TrainConfig& c) {
     if (t.checkpoint_every < 0 || t.eval_every < 0 || t.eval_batches < 1)
         return err("'training.checkpoint_every' and 'eval_every' must not be negative, 'eval_batches' at least 1");
     if (!(r.lambda >= 0)) return err("'router.lambda' must not be negative");
+    if (!(r.entropy >= 0) || !std::isfinite(r.entropy)) return err("'router.entropy' must be a finite number >= 0");
     if (!(r.tau_start > 0) || !(r.tau_end > 0)) return err("'router.tau_start' and 'tau_end' must be positive");
     if (!(r.init_gate > 0 && r.init_gate < 1)) return err("'router.init_gate' must be within (0, 1)");
     const std::string& f = c.quant.format;

@@ -9,7 +9,7 @@
 //                 seq_len, batch, grad_accum
 //   training:     steps, lr, min_lr, warmup, weight_decay, clip, beta1, beta2, seed, threads, log_every,
 //                 checkpoint_every, eval_every, eval_batches, freeze_base
-//   router:       lambda, tau_start, tau_end, anneal (none | linear | cosine), init_gate
+//   router:       lambda, entropy, tau_start, tau_end, anneal (none | linear | cosine), init_gate
 //   distill:      enabled (KL to the base model's logits instead of the LM loss; needs a base model)
 //   quantization: format (none | ef | q8_0 | q4_0 | q4_K | q5_K | q6_K), bits, block (EF)
 // Unknown keys, wrong types and impossible shapes are errors naming the key, the file and the line.
@@ -55,6 +55,7 @@ enum class Anneal : uint8_t { None, Linear, Cosine };
 
 struct RouterSection {
     float lambda = 0.0f;
+    float entropy = 0.0f;  // weight of sum_l H(g_l) in bits: hardens gates toward their nearer side
     float tau_start = 1.0f, tau_end = 1.0f;
     Anneal anneal = Anneal::None;
     float init_gate = 0.5f;  // attention share g every layer starts at

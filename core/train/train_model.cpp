@@ -377,6 +377,17 @@ Status check_batch(std::span<const int32_t> tokens, int64_t B, int64_t T, const 
 
 }  // namespace
 
+// H(g) = -g log2 g - (1 - g) log2 (1 - g) and dH/dg = log2((1 - g) / g); g is kept 1e-6 away
+// from 0 and 1 so a saturated gate gives a finite (large) slope rather than infinity.
+static double gate_entropy_bits(float gf) {
+    const double g = std::clamp(double(gf), 1e-6, 1.0 - 1e-6);
+    return -(g * std::log2(g) + (1.0 - g) * std::log2(1.0 - g));
+}
+static float gate_entropy_slope(float gf) {
+    const double g = std::clamp(double(gf), 1e-6, 1.0 - 1e-6);
+    return float(std::log2((1.0 - g) / g));
+}
+
 static Result<StepResult> run_step(TrainModel::Impl& im, std::span<const int32_t> tokens, int64_t B, int64_t T,
                                    const LossSpec& loss, rt::ThreadPool* pool, bool backward, std::span<const float> gates) {
     const int64_t V = im.config.vocab_size, N = B * T;
@@ -397,7 +408,7 @@ static Result<StepResult> run_step(TrainModel::Impl& im, std::span<const int32_t
     const bool teacher = !loss.teacher_logits.empty();
     r.task_loss = teacher ? kl_forward(im.logits, loss.teacher_logits, N, V, pool)
                           : cross_entropy_forward(im.logits, targets, N, V, pool);
-    for (float g : gates) r.router_loss += double(loss.lambda) * g;
+    for (float g : gates) r.router_loss += double(loss.lambda) * g + double(loss.entropy) * gate_entropy_bits(g);
     r.loss = r.task_loss + r.router_loss;
     if (!backward) return r;
 
@@ -406,7 +417,14 @@ static Result<StepResult> run_step(TrainModel::Impl& im, std::span<const int32_t
     if (teacher) kl_backward(dlogits, im.logits, loss.teacher_logits, N, V, 1.0f, pool);
     else cross_entropy_backward(dlogits, im.logits, targets, N, V, 1.0f, pool);
     std::vector<float> dgate;  // d(router loss)/d g_l per layer (0 for layers without a gate)
-    if (loss.lambda != 0.0f) dgate.assign(im.lp.size(), loss.lambda);
+    if (loss.lambda != 0.0f || loss.entropy != 0.0f) {
+        dgate.assign(im.lp.size(), 0.0f);
+        for (size_t il = 0; il < im.lp.size(); ++il) {
+            if (im.lp[il].router < 0) continue;
+            const float g = sigmoid(im.params[size_t(im.lp[il].router)].value[0] / im.config.router_temperature);
+            dgate[il] = loss.lambda + loss.entropy * gate_entropy_slope(g);
+        }
+    }
     im.backward(dlogits, dgate, pool);
     return r;
 }

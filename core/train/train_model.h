@@ -29,6 +29,7 @@ struct Param {
 
 struct LossSpec {
     float lambda = 0;                       // router L1: loss += lambda * sum_l g_l (edgefusion only)
+    float entropy = 0;                      // loss += entropy * sum_l H(g_l), H in bits: pushes each gate to its nearer hard value
     std::span<const float> teacher_logits;  // (B*T, V): empty -> LM cross-entropy on tokens shifted by one
 };
 
@@ -64,7 +65,7 @@ public:
     // tokens: (B, T + 1) rows; inputs are [0, T), targets [1, T + 1) (a negative target: row not
     // scored). Accumulates grads (+=) into trainable params only (frozen grads stay as they are);
     // returns the losses. teacher_logits, when given, are (B*T, V) for the inputs (row b*T + t).
-    // task loss is the mean over the B*T rows (CE or KL); router loss = lambda * sum_l g_l.
+    // task loss is the mean over the B*T rows (CE or KL); router loss = sum_l lambda * g_l + entropy * H(g_l).
     // Results do not depend on the pool's thread count. Errors: bad sizes, token ids outside the vocabulary.
     Result<StepResult> forward_backward(std::span<const int32_t> tokens, int64_t B, int64_t T, const LossSpec& loss,
                                         rt::ThreadPool* pool);

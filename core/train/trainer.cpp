@@ -374,7 +374,7 @@ Result<TrainSummary> run_training(const TrainConfig& config, const TrainOptions&
         p << "training: " << r.steps << " steps, lr " << c.training.lr << " -> " << c.training.min_lr << " (cosine, warmup "
           << c.training.warmup << "), weight decay " << c.training.weight_decay << ", clip " << c.training.clip << ", "
           << threads << " thread(s)" << (r.teacher ? ", distillation (KL to the base model)" : ", LM loss") << "\n";
-        p << "router: lambda " << c.router.lambda << ", tau " << c.router.tau_start << " -> " << c.router.tau_end << "\n";
+        p << "router: lambda " << c.router.lambda << (c.router.entropy > 0 ? ", entropy " + std::to_string(c.router.entropy) : std::string()) << ", tau " << c.router.tau_start << " -> " << c.router.tau_end << "\n";
         const MemoryEstimate& m = sum.memory;
         p << "memory estimate: params " << format_bytes(m.param_bytes) << " + grads " << format_bytes(m.grad_bytes)
           << " + AdamW moments " << format_bytes(m.adam_bytes) << " + activations " << format_bytes(m.activation_bytes)
@@ -458,7 +458,7 @@ Result<TrainSummary> run_training(const TrainConfig& config, const TrainOptions&
                 if (!t) return t.error();
                 tl = std::move(*t);
             }
-            auto res = model.forward_backward(batch, B, T, LossSpec{c.router.lambda, tl}, &pool);
+            auto res = model.forward_backward(batch, B, T, LossSpec{c.router.lambda, c.router.entropy, tl}, &pool);
             if (!res) return make_error("step " + std::to_string(step + 1) + ": " + res.message());
             acc.loss += res->loss / double(accum);
             acc.task_loss += res->task_loss / double(accum);
@@ -500,7 +500,7 @@ Result<TrainSummary> run_training(const TrainConfig& config, const TrainOptions&
                         if (!t) return t.error();
                         tl = std::move(*t);
                     }
-                    auto res = model.forward_loss(vb, B, T, LossSpec{0.0f, tl}, &pool);
+                    auto res = model.forward_loss(vb, B, T, LossSpec{0.0f, 0.0f, tl}, &pool);
                     if (!res) return make_error("validation: " + res.message());
                     vl += res->task_loss / double(nb);
                 }

@@ -117,6 +117,8 @@ private slots:
             << "cfg.yaml: 'quantization.format' is 'q9_0' (none, ef, q8_0, q4_0, q4_K, q5_K, q6_K)";
         QTest::newRow("init gate") << "  lambda: 0.01\n" << "  lambda: 0.01\n  init_gate: 1\n"
             << "cfg.yaml: 'router.init_gate' must be within (0, 1)";
+        QTest::newRow("negative entropy") << "  lambda: 0.01\n" << "  lambda: 0.01\n  entropy: -0.1\n"
+            << "cfg.yaml: 'router.entropy' must be a finite number >= 0";
     }
     void bad_configs() {
         QFETCH(QString, from);

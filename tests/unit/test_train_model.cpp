@@ -184,6 +184,7 @@ private slots:
         std::vector<float> tl;
         tr::LossSpec loss;
         loss.lambda = 0.3f;
+        loss.entropy = 0.25f;  // the gate-entropy term's gradient is checked with the rest
         if (teacher) {
             std::mt19937 rng(9);
             std::normal_distribution<float> nd(0.0f, 2.0f);
@@ -196,6 +197,12 @@ private slots:
         QVERIFY2(r, r ? "" : r.message().c_str());
         QVERIFY(std::isfinite(r->loss));
         if (tm.routed()) QVERIFY(r->router_loss > 0);
+        double want_router = 0;  // sum_l lambda g + entropy H(g), H in bits, written out here
+        for (float gf : tm.gates()) {
+            const double g = gf;
+            want_router += 0.3 * g - 0.25 * (g * std::log(g) + (1 - g) * std::log(1 - g)) / std::log(2.0);
+        }
+        QVERIFY2(std::abs(r->router_loss - want_router) < 1e-6, qPrintable(QString("router loss %1 vs %2").arg(r->router_loss).arg(want_router)));
 
         std::mt19937 rng(17);
         const float h = 8e-3f;
