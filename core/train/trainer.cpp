@@ -374,7 +374,9 @@ Result<TrainSummary> run_training(const TrainConfig& config, const TrainOptions&
         p << "training: " << r.steps << " steps, lr " << c.training.lr << " -> " << c.training.min_lr << " (cosine, warmup "
           << c.training.warmup << "), weight decay " << c.training.weight_decay << ", clip " << c.training.clip << ", "
           << threads << " thread(s)" << (r.teacher ? ", distillation (KL to the base model)" : ", LM loss") << "\n";
-        p << "router: lambda " << c.router.lambda << (c.router.entropy > 0 ? ", entropy " + std::to_string(c.router.entropy) : std::string()) << ", tau " << c.router.tau_start << " -> " << c.router.tau_end << "\n";
+        p << "router: lambda " << c.router.lambda;
+        if (c.router.entropy > 0) p << ", entropy " << c.router.entropy;
+        p << ", tau " << c.router.tau_start << " -> " << c.router.tau_end << "\n";
         const MemoryEstimate& m = sum.memory;
         p << "memory estimate: params " << format_bytes(m.param_bytes) << " + grads " << format_bytes(m.grad_bytes)
           << " + AdamW moments " << format_bytes(m.adam_bytes) << " + activations " << format_bytes(m.activation_bytes)

@@ -95,6 +95,11 @@ private slots:
                                           "--dry-run", "--freeze-base"});
         QVERIFY2(h.exit_code == 0, qPrintable(h.err));
         QVERIFY2(h.out.contains("hybridized from") && h.out.contains("base frozen"), qPrintable(h.out));
+        // The demo's second stage, on the shipped demo as its base (the first stage's checkpoint is not committed).
+        auto d = run_process(cli_path(), {"train", "--config", ef::test::source_path("resources/configs/demo_harden.yaml"), "--base-model",
+                                          ef::test::source_path("resources/demo/edgefusion-demo-q8_0.gguf"), "--dry-run"});
+        QVERIFY2(d.exit_code == 0, qPrintable(d.err));
+        QVERIFY2(d.out.contains("fine-tuned from") && d.out.contains("entropy 0.05, tau 0.25 -> 0.1"), qPrintable(d.out));
     }
 
     void usage_errors() {
