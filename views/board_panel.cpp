@@ -27,17 +27,11 @@
 #include "core/remote/board_tools.h"
 #include "views/board_dialog.h"
 #include "views/format_util.h"
+#include "views/option_widgets.h"
 
 namespace ef::views {
 
 namespace {
-QSpinBox* ispin(int lo, int hi, int value, const QString& tip) {
-    auto* s = new QSpinBox;
-    s->setRange(lo, hi);
-    s->setValue(value);
-    s->setToolTip(tip);
-    return s;
-}
 QTableView* table(QAbstractItemModel* m, QAbstractItemView::SelectionMode mode) {
     auto* v = new QTableView;
     v->setModel(m);
@@ -80,15 +74,15 @@ BoardPanel::BoardPanel(QWidget* parent, const QString& boards_path)
     model_label_->setWordWrap(true);
     local_ = new QCheckBox(tr("Also profile on this machine"));
     local_->setChecked(true);
-    threadsSpin = ispin(1, 256, 1, tr("Runner threads on every target"));
-    ppSpin = ispin(1, 65536, 32, tr("Prompt tokens per prefill run"));
-    tgSpin = ispin(1, 65536, 16, tr("Tokens per decode run"));
-    repsSpin = ispin(1, 100, 1, tr("Repetitions"));
+    threadsSpin = make_int_spin(1, 256, 1, tr("Runner threads on every target"));
+    ppSpin = make_int_spin(1, 65536, 32, tr("Prompt tokens per prefill run"));
+    tgSpin = make_int_spin(1, 65536, 16, tr("Tokens per decode run"));
+    repsSpin = make_int_spin(1, 100, 1, tr("Repetitions"));
     perplexityFile = new QLineEdit;
     perplexityFile->setToolTip(tr("Optional text file: also measure perplexity on every target"));
     auto* browse_text = new QPushButton(tr("Browse…"));
-    pplCtxSpin = ispin(8, 65536, 128, tr("Perplexity window (tokens)"));
-    pplChunksSpin = ispin(1, 100000, 4, tr("Perplexity: at most this many windows"));
+    pplCtxSpin = make_int_spin(8, 65536, 128, tr("Perplexity window (tokens)"));
+    pplChunksSpin = make_int_spin(1, 100000, 4, tr("Perplexity: at most this many windows"));
     push_button = new QPushButton(tr("Push"));
     push_button->setToolTip(tr("Upload the runner and the model to the selected boards (unchanged files are skipped)"));
     profile_button = new QPushButton(tr("Profile"));

@@ -1,6 +1,7 @@
 #include "views/option_widgets.h"
 
 #include <QDoubleSpinBox>
+#include <QSpinBox>
 
 namespace ef::views {
 
@@ -13,6 +14,14 @@ QDoubleSpinBox* make_outlier_percent_box(QWidget* parent, const QString& tooltip
     box->setSuffix(" %");
     box->setToolTip(tooltip);
     return box;
+}
+
+QSpinBox* make_int_spin(int lo, int hi, int value, const QString& tooltip) {
+    auto* s = new QSpinBox;
+    s->setRange(lo, hi);
+    s->setValue(value);
+    s->setToolTip(tooltip);
+    return s;
 }
 
 }  // namespace ef::views

@@ -15,6 +15,7 @@
 #include "views/runtime_panel.h"
 #include "views/runtime_panel_charts.h"
 #include "views/runtime_worker.h"
+#include "views/option_widgets.h"
 
 namespace ef::views {
 
@@ -24,13 +25,6 @@ QDoubleSpinBox* dspin(double lo, double hi, double step, double value, int decim
     s->setRange(lo, hi);
     s->setSingleStep(step);
     s->setDecimals(decimals);
-    s->setValue(value);
-    s->setToolTip(tip);
-    return s;
-}
-QSpinBox* ispin(int lo, int hi, int value, const QString& tip) {
-    auto* s = new QSpinBox;
-    s->setRange(lo, hi);
     s->setValue(value);
     s->setToolTip(tip);
     return s;
@@ -52,12 +46,12 @@ GenerateTab::GenerateTab(RuntimePanel* panel) : panel_(panel), rss_timer_(new QT
     prompt->setFixedHeight(prompt->fontMetrics().lineSpacing() * 3 + 14);
     prompt->setTabChangesFocus(true);
     temperature = dspin(0, 5, 0.05, d.temperature, 2, tr("Temperature; 0 is greedy (argmax)"));
-    top_k = ispin(0, 100000, d.top_k, tr("Keep the k most likely tokens (0: off)"));
+    top_k = make_int_spin(0, 100000, d.top_k, tr("Keep the k most likely tokens (0: off)"));
     top_p = dspin(0, 1, 0.01, d.top_p, 2, tr("Nucleus: keep the smallest set reaching this probability (1: off)"));
     min_p = dspin(0, 1, 0.01, d.min_p, 2, tr("Drop tokens below this fraction of the top probability (0: off)"));
     repeat_penalty = dspin(0.5, 3, 0.05, d.repeat_penalty, 2, tr("Repetition penalty over the last 64 tokens (1: off)"));
-    seed = ispin(0, std::numeric_limits<int>::max(), int(d.seed), tr("Sampling seed: the same seed gives the same text"));
-    max_tokens = ispin(1, 1000000, 128, tr("Tokens to generate at most"));
+    seed = make_int_spin(0, std::numeric_limits<int>::max(), int(d.seed), tr("Sampling seed: the same seed gives the same text"));
+    max_tokens = make_int_spin(1, 1000000, 128, tr("Tokens to generate at most"));
     ignore_eos = new QCheckBox(tr("Ignore EOS"));
     ignore_eos->setToolTip(tr("Keep generating past end-of-generation tokens (llama.cpp's --ignore-eos)"));
     generate_button = new QPushButton(tr("Generate"));

@@ -11,17 +11,11 @@
 #include "views/runtime_panel.h"
 #include "views/runtime_panel_charts.h"
 #include "views/runtime_worker.h"
+#include "views/option_widgets.h"
 
 namespace ef::views {
 
 namespace {
-QSpinBox* ispin(int lo, int hi, int value, const QString& tip) {
-    auto* s = new QSpinBox;
-    s->setRange(lo, hi);
-    s->setValue(value);
-    s->setToolTip(tip);
-    return s;
-}
 QLabel* value_label() {
     auto* l = new QLabel(QStringLiteral("—"));
     l->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -36,9 +30,9 @@ QString speed_text(const SpeedStats& s) {
 }  // namespace
 
 ProfileTab::ProfileTab(RuntimePanel* panel) : panel_(panel) {
-    pp = ispin(1, 65536, 128, tr("Prompt tokens per prefill run (llama-bench's pp)"));
-    tg = ispin(1, 65536, 32, tr("Tokens per decode run (llama-bench's tg)"));
-    reps = ispin(1, 100, 3, tr("Repetitions after one warm-up run"));
+    pp = make_int_spin(1, 65536, 128, tr("Prompt tokens per prefill run (llama-bench's pp)"));
+    tg = make_int_spin(1, 65536, 32, tr("Tokens per decode run (llama-bench's tg)"));
+    reps = make_int_spin(1, 100, 3, tr("Repetitions after one warm-up run"));
     run_button = new QPushButton(tr("Run profile"));
     cancel_button = new QPushButton(tr("Cancel"));
     progress = new QProgressBar;
