@@ -176,6 +176,10 @@ std::string router_plot_svg(const RouterAnalysis& a) {
             "\" fill=\"" + hex(l.ssm ? kPlotSsmColor : kPlotAttentionColor) + "\"><title>layer " + std::to_string(l.layer) + ": g = " +
             fmt("%.4f", l.gate) + ", " + (l.ssm ? "SSM" : "attention") + ", entropy " + fmt("%.4f", l.entropy_bits) +
             " bits</title></rect>");
+        // g above each bar when there is room: a layer on the SSM branch has g near 0 and no visible bar.
+        if (L.label_every == 1 && text_w(fmt("%.2f", l.gate)) <= L.bar_w())
+            add("<text class=\"value\" x=\"" + std::to_string(L.bar_x(i) + L.bar_w() / 2) + "\" y=\"" + std::to_string(L.baseline() - h - 6) +
+                "\" text-anchor=\"middle\" font-size=\"12\" fill=\"" + hex(kInk) + "\">" + fmt("%.2f", l.gate) + "</text>");
         if (i % size_t(L.label_every) == 0)
             add("<text x=\"" + std::to_string(L.bar_x(i) + L.bar_w() / 2) + "\" y=\"" + std::to_string(L.baseline() + 18) +
                 "\" text-anchor=\"middle\" font-size=\"13\" fill=\"" + hex(kInk) + "\">" + std::to_string(l.layer) + "</text>");
@@ -219,6 +223,8 @@ RgbImage router_plot_image(const RouterAnalysis& a) {
         const auto& l = a.layers[i];
         const int h = L.bar_h(l.gate);
         img.fill_rect(L.bar_x(i), L.baseline() - h, L.bar_w(), h, l.ssm ? kPlotSsmColor : kPlotAttentionColor);
+        if (const std::string v = fmt("%.2f", l.gate); L.label_every == 1 && text_w(v) <= L.bar_w())
+            draw_text(img, L.bar_x(i) + L.bar_w() / 2 - text_w(v) / 2, L.baseline() - h - 6 - kGlyphH * kScale, v, kInk);
         if (i % size_t(L.label_every) == 0) {
             const std::string t = std::to_string(l.layer);
             draw_text(img, L.bar_x(i) + L.bar_w() / 2 - text_w(t) / 2, L.baseline() + 8, t, kInk);

@@ -200,9 +200,15 @@ void TestAnalyzeRouter::plots() {
     std::vector<double> heights;
     std::vector<QString> fills;
     QString title;
-    bool in_svg_text = false;
+    bool in_svg_text = false, in_value = false;
+    QStringList values;  // the g printed above each bar
     while (!xml.atEnd()) {
         xml.readNext();
+        if (xml.isStartElement() && xml.name() == u"text" && xml.attributes().value("class") == u"value") in_value = true;
+        else if (xml.isCharacters() && in_value) {
+            values << xml.text().toString();
+            in_value = false;
+        }
         if (xml.isStartElement() && xml.name() == u"rect" && xml.attributes().value("class") == u"bar") {
             heights.push_back(xml.attributes().value("height").toDouble());
             fills.push_back(xml.attributes().value("fill").toString());
@@ -218,6 +224,8 @@ void TestAnalyzeRouter::plots() {
     for (size_t i = 0; i < kAlphas.size(); ++i)
         QCOMPARE(fills[i], QString(gate_of(kAlphas[i]) < 0.5 ? "#e07b24" : "#2f6fb5"));
     check_heights(heights);
+    QCOMPARE(values.size(), qsizetype(kAlphas.size()));
+    for (size_t i = 0; i < kAlphas.size(); ++i) QCOMPARE(values[qsizetype(i)], QString::number(gate_of(kAlphas[i]), 'f', 2));
     QVERIFY2(title.contains("ssm_frac") && title.contains("entropy"), qPrintable(title));
 
     // PNG through the independent decoder.
