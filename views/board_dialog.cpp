@@ -20,7 +20,7 @@ BoardDialog::BoardDialog(const remote::BoardProfile& b, SaveFn save, QWidget* pa
     setWindowTitle(b.name.empty() ? tr("Add board") : tr("Edit board %1").arg(to_qstring(b.name)));
     name = new QLineEdit(to_qstring(b.name));
     host = new QLineEdit(to_qstring(b.host));
-    host->setPlaceholderText(tr("host name or address"));
+    host->setToolTip(tr("Host name or IP address of the board"));
     port = new QLineEdit(QString::number(b.port));
     user = new QLineEdit(to_qstring(b.user));
     key_file = new QLineEdit(to_qstring(b.key_file));

@@ -12,7 +12,7 @@ int run_train(const std::vector<std::string>& argv, Progress& progress) {
     const std::vector<OptionSpec> specs = {
         {"--config", "", true, "the training config (YAML; resources/configs/ has examples)"},
         {"--output-dir", "", true, "where checkpoint_<step>/, checkpoint_final/ and train_log.jsonl go"},
-        {"--base-model", "", true, "a dense llama model to hybridize (overrides model.base)"},
+        {"--base-model", "", true, "a dense llama model to hybridize, or an edgefusion model file to fine-tune (overrides model.base)"},
         {"--dry-run", "", false, "check config, data and shapes, print the memory estimate; no training"},
         {"--debug", "", false, "train 100 steps"},
         {"--freeze-base", "", false, "train only the router gates and SSM branches"},

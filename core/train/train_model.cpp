@@ -419,11 +419,9 @@ static Result<StepResult> run_step(TrainModel::Impl& im, std::span<const int32_t
     std::vector<float> dgate;  // d(router loss)/d g_l per layer (0 for layers without a gate)
     if (loss.lambda != 0.0f || loss.entropy != 0.0f) {
         dgate.assign(im.lp.size(), 0.0f);
-        for (size_t il = 0; il < im.lp.size(); ++il) {
-            if (im.lp[il].router < 0) continue;
-            const float g = sigmoid(im.params[size_t(im.lp[il].router)].value[0] / im.config.router_temperature);
-            dgate[il] = loss.lambda + loss.entropy * gate_entropy_slope(g);
-        }
+        size_t k = 0;  // `gates` holds one g per routed layer, in layer order
+        for (size_t il = 0; il < im.lp.size(); ++il)
+            if (im.lp[il].router >= 0) dgate[il] = loss.lambda + loss.entropy * gate_entropy_slope(gates[k++]);
     }
     im.backward(dlogits, dgate, pool);
     return r;
